@@ -1,0 +1,106 @@
+"""The one schema of the raw California Housing columns.
+
+Training (``data_processing``), batch scoring (``inference``) and any later serving layer
+validate against the checks defined here, so "a valid row" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+TARGET = "MedHouseVal"
+
+#: The eight raw feature columns, in the order scikit-learn's fetcher returns them.
+RAW_FEATURES: list[str] = [
+    "MedInc",
+    "HouseAge",
+    "AveRooms",
+    "AveBedrms",
+    "Population",
+    "AveOccup",
+    "Latitude",
+    "Longitude",
+]
+
+# Plausible ranges: wide enough for any real block group in California, narrow enough to
+# catch unit mix-ups (income in dollars, longitude with the wrong sign, target in dollars).
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "MedInc": (0.0, 20.0),  # tens of thousands of dollars, strictly positive
+    "HouseAge": (0.0, 100.0),
+    "AveRooms": (0.0, None),
+    "AveBedrms": (0.0, None),
+    "Population": (0.0, None),
+    "AveOccup": (0.0, None),
+    "Latitude": (32.0, 42.5),  # California's southern and northern borders
+    "Longitude": (-125.0, -114.0),  # California's western coast and eastern border
+    TARGET: (0.0, 5.00001),  # hundreds of thousands of dollars; the census capped at 5.00001
+}
+
+
+class RawDataValidationError(ValueError):
+    """Raised when a raw frame fails the schema; the message lists every failure."""
+
+
+def _column(name: str) -> pa.Column:
+    low, high = _RANGES[name]
+    checks = []
+    if low is not None:
+        checks.append(pa.Check.gt(low))
+    if high is not None:
+        checks.append(pa.Check.le(high))
+    return pa.Column(float, checks=checks, nullable=False, coerce=True)
+
+
+def raw_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
+    """Build the schema of a raw frame.
+
+    Args:
+        with_target: Whether the target column is required (training data) or not
+            (rows to score).
+
+    Returns:
+        A pandera schema that checks presence, numeric dtype, no missing values and
+        plausible ranges of each column, and that the frame has at least one row.
+    """
+    names = [*RAW_FEATURES, TARGET] if with_target else RAW_FEATURES
+    return pa.DataFrameSchema(
+        {name: _column(name) for name in names},
+        checks=[pa.Check(lambda df: len(df) > 0, element_wise=False, error="at least one row")],
+        name="california_housing_raw" if with_target else "california_housing_features",
+    )
+
+
+def validate(frame: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
+    """Validate a raw frame, collecting every failure before raising.
+
+    Args:
+        frame: The frame to check. It is not modified.
+        with_target: Whether the target column is required.
+
+    Returns:
+        A validated copy with every checked column as float64.
+
+    Raises:
+        RawDataValidationError: One error naming each failing column and check.
+    """
+    try:
+        return raw_schema(with_target=with_target).validate(frame.copy(), lazy=True)
+    except SchemaErrors as exc:
+        raise RawDataValidationError(_summarise(exc.failure_cases)) from None
+
+
+def _summarise(failures: pd.DataFrame) -> str:
+    lines = []
+    for (column, check), group in failures.groupby(
+        [failures["column"].fillna("<frame>"), failures["check"].astype(str)], sort=False
+    ):
+        examples = ", ".join(map(repr, group["failure_case"].head(3).tolist()))
+        lines.append(f"  - column {column!r}: check {check} failed ({len(group)} x; e.g. {examples})")
+    return (
+        f"Raw California Housing data failed validation ({len(lines)} problem(s)):\n"
+        + "\n".join(lines)
+        + "\nFix the source data (or point SCIKIT_LEARN_DATA at an intact cache); "
+        "nothing downstream was written."
+    )
