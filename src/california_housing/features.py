@@ -39,7 +39,7 @@ def population_density(frame: pd.DataFrame) -> pd.Series:
 def income_category_encoded(frame: pd.DataFrame) -> pd.Series:
     """MedInc binned at 0, 2.5, 4.5, 6.5, inf and encoded 0..3 (right-closed bins)."""
     codes = pd.cut(frame["MedInc"], bins=list(INCOME_BINS), labels=False, right=True)
-    return codes.astype("int64")
+    return codes.astype("float64")  # float: MLflow schemas treat int columns as NaN-free
 
 
 #: Feature name -> function of a raw frame. Versions refer to features by these names.
@@ -94,7 +94,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         """Store the parameters, as sklearn estimators do."""
         self.features = features
 
-    def fit(self, X: pd.DataFrame, y: object = None) -> FeatureEngineer:  # noqa: N803
+    def fit(self, X: pd.DataFrame, y: object = None) -> FeatureEngineer:
         """Check the feature names and remember the input columns.
 
         Args:
@@ -109,7 +109,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Add the features to ``X`` (columns ordered as in ``fit``).
 
         Args:

@@ -51,7 +51,9 @@ def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None)
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"Model {name!r}: cannot import estimator class {class_path!r} ({exc}).") from None
+        raise ValueError(
+            f"Model {name!r}: cannot import estimator class {class_path!r} ({exc})."
+        ) from None
     params = dict(spec.get("params") or {})
     try:
         estimator = cls(**params)
@@ -59,7 +61,11 @@ def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None)
         raise ValueError(f"Model {name!r}: bad parameters for {class_path}: {exc}") from None
     if not isinstance(estimator, RegressorMixin):
         raise ValueError(f"Model {name!r}: {class_path} is not a scikit-learn regressor.")
-    if seed is not None and "random_state" in estimator.get_params() and "random_state" not in params:
+    if (
+        seed is not None
+        and "random_state" in estimator.get_params()
+        and "random_state" not in params
+    ):
         estimator.set_params(random_state=seed)
     return estimator
 

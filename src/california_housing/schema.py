@@ -92,12 +92,20 @@ def validate(frame: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
 
 
 def _summarise(failures: pd.DataFrame) -> str:
+    # pandera reports frame-level failures under the schema's name: name the missing
+    # column itself, and "<frame>" for checks on the whole frame (at least one row).
+    frame_level = failures["schema_context"].eq("DataFrameSchema")
+    missing = frame_level & failures["check"].astype(str).eq("column_in_dataframe")
+    columns = failures["column"].mask(frame_level, "<frame>")
+    columns = columns.mask(missing, failures["failure_case"])
     lines = []
     for (column, check), group in failures.groupby(
-        [failures["column"].fillna("<frame>"), failures["check"].astype(str)], sort=False
+        [columns, failures["check"].astype(str)], sort=False
     ):
         examples = ", ".join(map(repr, group["failure_case"].head(3).tolist()))
-        lines.append(f"  - column {column!r}: check {check} failed ({len(group)} x; e.g. {examples})")
+        lines.append(
+            f"  - column {column!r}: check {check} failed ({len(group)} x; e.g. {examples})"
+        )
     return (
         f"Raw California Housing data failed validation ({len(lines)} problem(s)):\n"
         + "\n".join(lines)

@@ -1,10 +1,12 @@
 """Project settings: framework glue only. See https://docs.kedro.org/ for the options."""
 
+from importlib.metadata import version
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
+from california_housing.hooks import CandidateRunsHook
 
 
 def project_root() -> str:
@@ -17,11 +19,22 @@ def project_root() -> str:
     return (find_kedro_project(cwd) or cwd).resolve().as_posix()
 
 
+def pinned(distribution: str) -> str:
+    """``${pinned:scikit-learn}`` -> ``scikit-learn==<installed version>``.
+
+    Logged models list their pip requirements explicitly (MLflow's inference of them
+    costs seconds per model), and this keeps those pins equal to what trained them.
+    """
+    return f"{distribution}=={version(distribution)}"
+
+
+HOOKS = (CandidateRunsHook(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"project_root": project_root},
+    "custom_resolvers": {"project_root": project_root, "pinned": pinned},
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],

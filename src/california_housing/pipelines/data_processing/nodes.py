@@ -58,7 +58,9 @@ def assign_split(validated: pd.DataFrame, test_size: float, seed: int) -> pd.Dat
     """
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"split.test_size must be in (0, 1), got {test_size!r}.")
-    _, test_ids = train_test_split(validated.index.to_numpy(), test_size=test_size, random_state=seed)
+    _, test_ids = train_test_split(
+        validated.index.to_numpy(), test_size=test_size, random_state=seed
+    )
     split = pd.Series("train", index=validated.index, name="split")
     split.loc[test_ids] = "test"
     return split.to_frame()
@@ -68,11 +70,14 @@ def _row_mask(frame: pd.DataFrame, filters: Mapping[str, Mapping[str, float]]) -
     mask = pd.Series(True, index=frame.index)
     for column, conditions in filters.items():
         if column not in frame.columns:
-            raise ValueError(f"Filter on unknown column {column!r}; columns are {list(frame.columns)}.")
+            raise ValueError(
+                f"Filter on unknown column {column!r}; columns are {list(frame.columns)}."
+            )
         for op, value in conditions.items():
             if op not in FILTER_OPS:
                 raise ValueError(
-                    f"Filter {column}.{op}: unknown operator {op!r}; use one of {sorted(FILTER_OPS)}."
+                    f"Filter {column}.{op}: unknown operator {op!r}; "
+                    f"use one of {sorted(FILTER_OPS)}."
                 )
             mask &= FILTER_OPS[op](frame[column], value)
     return mask
@@ -98,7 +103,9 @@ def build_version(validated: pd.DataFrame, version: Mapping[str, Any]) -> pd.Dat
     return built.assign(**{schema.TARGET: kept[schema.TARGET]})
 
 
-def split_version(model_input: pd.DataFrame, split: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_version(
+    model_input: pd.DataFrame, split: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cut a version into its train and test parts by the shared split.
 
     Args:
@@ -110,7 +117,9 @@ def split_version(model_input: pd.DataFrame, split: pd.DataFrame) -> tuple[pd.Da
     """
     side = split["split"].reindex(model_input.index)
     if side.isna().any():
-        raise ValueError("Some rows of the version have no split assignment; rerun data_processing.")
+        raise ValueError(
+            "Some rows of the version have no split assignment; rerun data_processing."
+        )
     return model_input.loc[side == "train"], model_input.loc[side == "test"]
 
 

@@ -15,8 +15,18 @@ from california_housing.pipelines.data_processing.nodes import (
 def _version_template() -> Pipeline:
     return Pipeline(
         [
-            Node(build_version, ["validated_raw", "params:version"], "model_input", name="build_version"),
-            Node(split_version, ["model_input", "split_assignment"], ["train", "test"], name="split_version"),
+            Node(
+                build_version,
+                ["validated_raw", "params:version"],
+                "model_input",
+                name="build_version",
+            ),
+            Node(
+                split_version,
+                ["model_input", "split_assignment"],
+                ["train", "test"],
+                name="split_version",
+            ),
         ]
     )
 

@@ -1,0 +1,113 @@
+"""Nodes of the data_science pipeline: fit, predict, score and plot one candidate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.pipeline import Pipeline
+
+from california_housing.modelling import (
+    build_estimator,
+    make_model,
+    predictions_figure,
+    regression_metrics,
+)
+from california_housing.schema import RAW_FEATURES, TARGET
+
+
+def fit_model(
+    train: pd.DataFrame, model: Mapping[str, Any], version: Mapping[str, Any], seed: int
+) -> tuple[Pipeline, float]:
+    """Fit one model of the zoo on a version's train split.
+
+    The fitted model takes the 8 raw columns and computes the version's engineered
+    features itself, with the same functions that built the version.
+
+    Args:
+        train: The version's train rows (raw columns, features, target).
+        model: The model's entry in ``models`` (``class`` and ``params``).
+        version: The version's entry in ``versions`` (its ``features`` are used).
+        seed: ``random_state`` of estimators that take one and do not set it.
+
+    Returns:
+        The fitted model and the wall seconds its fit took.
+    """
+    name = model.get("class", "?")
+    estimator = build_estimator(str(name), model, seed=seed)
+    pipeline = make_model(estimator, version.get("features") or [])
+    started = time.perf_counter()
+    pipeline.fit(train[RAW_FEATURES], train[TARGET])
+    return pipeline, time.perf_counter() - started
+
+
+def predict_test(model: Pipeline, test: pd.DataFrame) -> pd.DataFrame:
+    """Predict a version's test rows from their raw columns.
+
+    Args:
+        model: A fitted model that takes the raw columns.
+        test: The version's test rows (index ``row_id``).
+
+    Returns:
+        A frame indexed by ``row_id`` with columns ``actual`` and ``predicted``.
+    """
+    predicted = model.predict(test[RAW_FEATURES])
+    return pd.DataFrame({"actual": test[TARGET], "predicted": predicted}, index=test.index)
+
+
+def evaluate_predictions(
+    predictions: pd.DataFrame, holdout_ids: pd.DataFrame, train_seconds: float
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Score a candidate on its own test split and on the common holdout.
+
+    Args:
+        predictions: Output of :func:`predict_test`.
+        holdout_ids: The common holdout's ``row_id`` column (rows every version has).
+        train_seconds: Wall seconds of the fit.
+
+    Returns:
+        The flat metrics (``rmse``, ``mae``, ``r2``, ``mape`` on the version's test
+        split; the same prefixed ``holdout_`` on the common holdout; row counts;
+        ``train_seconds``), and the same in kedro-mlflow's ``{name: {value, step}}`` form.
+    """
+    missing = holdout_ids["row_id"][~holdout_ids["row_id"].isin(predictions.index)]
+    if not missing.empty:
+        raise ValueError(
+            f"{len(missing)} common-holdout rows are not in this version's test split; "
+            "rerun data_processing so that both come from the same split."
+        )
+    holdout = predictions.loc[holdout_ids["row_id"]]
+    metrics = regression_metrics(predictions["actual"], predictions["predicted"])
+    metrics |= {
+        f"holdout_{k}": v
+        for k, v in regression_metrics(holdout["actual"], holdout["predicted"]).items()
+    }
+    metrics |= {
+        "n_test": float(len(predictions)),
+        "n_holdout": float(len(holdout)),
+        "train_seconds": float(train_seconds),
+    }
+    return metrics, {name: {"value": value, "step": 0} for name, value in metrics.items()}
+
+
+def plot_predictions(
+    predictions: pd.DataFrame, model: Mapping[str, Any], version: Mapping[str, Any]
+) -> Figure:
+    """Draw the candidate's figure: actual vs predicted, residuals vs predicted.
+
+    Args:
+        predictions: Output of :func:`predict_test`.
+        model: The model's configuration entry (its class names the figure).
+        version: The version's configuration entry (its description names the figure).
+
+    Returns:
+        The figure.
+    """
+    estimator = str(model.get("class", "")).rpartition(".")[2]
+    title = f"{estimator} - {version.get('description', '')} - test split"
+    return predictions_figure(
+        predictions["actual"].to_numpy(), predictions["predicted"].to_numpy(), title
+    )

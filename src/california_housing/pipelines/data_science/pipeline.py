@@ -1,0 +1,81 @@
+"""Wiring of the data_science pipeline: one candidate template per version x model."""
+
+from kedro.pipeline import Node, Pipeline
+
+from california_housing import structure
+from california_housing.hooks import CANDIDATE_TAG
+from california_housing.pipelines.data_science.nodes import (
+    evaluate_predictions,
+    fit_model,
+    plot_predictions,
+    predict_test,
+)
+
+
+def evaluation_template() -> Pipeline:
+    """Predict, score and plot a fitted ``regressor``: shared by every candidate.
+
+    Returns:
+        Nodes from ``regressor``, ``test``, ``common_holdout_ids`` and ``train_seconds``
+        to ``metrics``, ``mlflow_metrics`` and ``predictions_plot``.
+    """
+    return Pipeline(
+        [
+            Node(predict_test, ["regressor", "test"], "predictions", name="predict_test"),
+            Node(
+                evaluate_predictions,
+                ["predictions", "common_holdout_ids", "train_seconds"],
+                ["metrics", "mlflow_metrics"],
+                name="evaluate_model",
+            ),
+            Node(
+                plot_predictions,
+                ["predictions", "params:model", "params:version"],
+                "predictions_plot",
+                name="plot_predictions",
+            ),
+        ]
+    )
+
+
+def _candidate_template() -> Pipeline:
+    fit = Node(
+        fit_model,
+        ["train", "params:model", "params:version", "params:seed"],
+        ["regressor", "train_seconds"],
+        name="fit_model",
+    )
+    return Pipeline([fit]) + evaluation_template()
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """Train every model of the zoo on every data version.
+
+    Each candidate is the same template in namespace ``{version}.{model}``, tagged with
+    its version, its model and ``candidate`` (one MLflow child run each).
+
+    Returns:
+        The data_science pipeline.
+    """
+    return sum(
+        (
+            Pipeline(
+                _candidate_template(),
+                namespace=f"{version}.{model}",
+                inputs={
+                    "train": f"{version}.train",
+                    "test": f"{version}.test",
+                    "common_holdout_ids": "common_holdout_ids",
+                },
+                parameters={
+                    "params:model": f"params:models.{model}",
+                    "params:version": f"params:versions.{version}",
+                    "params:seed": "params:seed",
+                },
+                tags=[CANDIDATE_TAG, version, model],
+            )
+            for version in structure.versions()
+            for model in structure.models()
+        ),
+        Pipeline([]),
+    )

@@ -1,0 +1,228 @@
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from california_housing.pipelines.data_processing.nodes import (
+    ROW_ID,
+    assign_split,
+    build_version,
+    common_holdout,
+    split_version,
+    validate_raw,
+)
+from california_housing.schema import RAW_FEATURES, TARGET, RawDataValidationError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+V3_FEATURES = [
+    "rooms_per_household",
+    "bedrooms_ratio",
+    "population_density",
+    "income_category_encoded",
+]
+
+
+@pytest.fixture(scope="module")
+def versions():
+    """The data versions configured in conf/base (v1, v2, v3)."""
+    loader = OmegaConfigLoader(
+        conf_source=str(REPO_ROOT / "conf"), base_env="base", default_run_env="local"
+    )
+    return loader["parameters"]["versions"]
+
+
+@pytest.fixture(scope="module")
+def validated(raw_frame):
+    return validate_raw(raw_frame)
+
+
+@pytest.fixture(scope="module")
+def split(validated):
+    return assign_split(validated, test_size=0.2, seed=42)
+
+
+@pytest.fixture(scope="module")
+def built(validated, versions):
+    return {name: build_version(validated, spec) for name, spec in versions.items()}
+
+
+# ------------------------------------------------------------------------ validate_raw
+
+
+def test_validate_raw_names_rows_in_source_order(small_raw):
+    validated = validate_raw(small_raw)
+
+    assert validated.index.name == ROW_ID
+    assert validated.index.tolist() == list(range(200))
+    pd.testing.assert_frame_equal(validated.reset_index(drop=True), small_raw)
+
+
+def test_validate_raw_rejects_bad_rows_naming_the_column(small_raw):
+    small_raw.loc[10, "AveBedrms"] = float("nan")
+
+    with pytest.raises(RawDataValidationError, match="column 'AveBedrms'"):
+        validate_raw(small_raw)
+
+
+# ----------------------------------------------------------------------- build_version
+
+
+def test_filters_keep_exactly_the_rows_they_allow():
+    frame = pd.DataFrame(
+        {
+            **{column: [1.0] * 5 for column in RAW_FEATURES},
+            "Longitude": [-122.0, -119.0, -119.01, -118.0, -122.0],
+            TARGET: [5.0, 1.0, 2.0, 1.0, 5.00001],
+        }
+    ).rename_axis(ROW_ID)
+    version = {"filters": {TARGET: {"le": 5.0}, "Longitude": {"lt": -119.0}}, "features": []}
+
+    kept = build_version(frame, version)
+
+    assert kept.index.tolist() == [0, 2]
+
+
+def test_configured_versions_on_the_real_data(validated, built):
+    v1, v2, v3 = built["v1"], built["v2"], built["v3"]
+
+    assert v1.shape == (20_640, 9)
+    assert v2.shape == (9_261, 9)
+    assert v3.shape == (9_261, 13)
+    assert list(v1.columns) == [*RAW_FEATURES, TARGET]
+    assert list(v3.columns) == [*RAW_FEATURES, *V3_FEATURES, TARGET]
+    inland_capped = (validated[TARGET] <= 5.0) & (validated["Longitude"] < -119.0)
+    assert v2.index.equals(validated.index[inland_capped])
+    pd.testing.assert_frame_equal(v3[v2.columns], v2)
+
+
+def test_unknown_filter_column_is_named(validated):
+    version = {"filters": {"MedianIncome": {"gt": 1.0}}, "features": []}
+
+    with pytest.raises(ValueError, match="unknown column 'MedianIncome'"):
+        build_version(validated, version)
+
+
+def test_unknown_filter_operator_is_named(validated):
+    version = {"filters": {"MedInc": {"lte": 5.0}}, "features": []}
+
+    with pytest.raises(ValueError, match="unknown operator 'lte'"):
+        build_version(validated, version)
+
+
+def test_unknown_feature_is_named(validated):
+    version = {"filters": {}, "features": ["rooms_per_person"]}
+
+    with pytest.raises(ValueError, match="'rooms_per_person'"):
+        build_version(validated, version)
+
+
+def test_filters_that_keep_nothing_are_rejected(validated):
+    version = {"filters": {"MedInc": {"gt": 100.0}}, "features": []}
+
+    with pytest.raises(ValueError, match="keep no rows"):
+        build_version(validated, version)
+
+
+# ------------------------------------------------------------------------ assign_split
+
+
+def test_split_is_disjoint_covering_and_holds_out_20_percent(validated, split):
+    assert split.index.equals(validated.index)
+    assert list(split.columns) == ["split"]
+    assert set(split["split"]) == {"train", "test"}
+    assert (split["split"] == "test").sum() == 4_128  # ceil(0.2 * 20,640)
+    assert (split["split"] == "train").sum() == 16_512
+
+
+def test_split_is_determined_by_the_seed(validated, split):
+    again = assign_split(validated, test_size=0.2, seed=42)
+    other = assign_split(validated, test_size=0.2, seed=43)
+
+    pd.testing.assert_frame_equal(again, split)
+    assert not other.equals(split)
+    assert (other["split"] == "test").sum() == 4_128
+
+
+@pytest.mark.parametrize("test_size", [0.0, 1.0, 1.5, -0.2])
+def test_split_rejects_a_test_size_outside_0_1(validated, test_size):
+    with pytest.raises(ValueError, match=r"split\.test_size must be in \(0, 1\)"):
+        assign_split(validated, test_size=test_size, seed=42)
+
+
+# ----------------------------------------------------------------------- split_version
+
+
+def test_versions_take_their_sides_from_the_shared_split(built, split):
+    sides = {name: split_version(frame, split) for name, frame in built.items()}
+    v1_train, v1_test = sides["v1"]
+
+    assert len(v1_train) + len(v1_test) == 20_640
+    assert v1_train.index.intersection(v1_test.index).empty
+    for name in ("v2", "v3"):
+        train, test = sides[name]
+        assert set(test.index) <= set(v1_test.index)
+        assert set(train.index) <= set(v1_train.index)
+        assert test.index.equals(built[name].index.intersection(v1_test.index))
+        assert len(train) + len(test) == 9_261
+    assert sides["v2"][1].index.equals(sides["v3"][1].index)
+
+
+def test_rows_without_an_assignment_are_rejected(built, split):
+    with pytest.raises(ValueError, match="no split assignment"):
+        split_version(built["v1"], split.iloc[:-1])
+
+
+# ----------------------------------------------------------------------- common_holdout
+
+
+def test_common_holdout_is_the_sorted_intersection():
+    tests = [pd.DataFrame(index=pd.Index(ids, name=ROW_ID)) for ids in ([3, 0, 1, 2], [5, 3, 1])]
+
+    holdout = common_holdout(*tests, pd.DataFrame(index=pd.Index([1, 3, 4], name=ROW_ID)))
+
+    pd.testing.assert_frame_equal(holdout, pd.DataFrame({ROW_ID: [1, 3]}))
+
+
+def test_common_holdout_of_the_real_versions(built, split):
+    tests = [split_version(frame, split)[1] for frame in built.values()]
+
+    holdout = common_holdout(*tests)
+
+    expected = tests[0].index.intersection(tests[1].index).intersection(tests[2].index)
+    assert holdout[ROW_ID].tolist() == sorted(expected)
+    assert len(holdout) == 1_820  # v2's and v3's test rows, fixed by seed 42
+
+
+def test_common_holdout_rejects_disjoint_tests():
+    tests = [pd.DataFrame(index=pd.Index(ids, name=ROW_ID)) for ids in ([0, 1], [2, 3])]
+
+    with pytest.raises(ValueError, match="share no test rows"):
+        common_holdout(*tests)
+
+
+# ------------------------------------------------------------------------- no mutation
+
+
+def test_nodes_do_not_mutate_their_inputs(small_raw, versions):
+    raw_before = small_raw.copy(deep=True)
+    validated = validate_raw(small_raw)
+    validated_before = validated.copy(deep=True)
+    spec = versions["v3"]
+    spec_before = copy.deepcopy(spec)
+
+    split = assign_split(validated, test_size=0.2, seed=42)
+    split_before = split.copy(deep=True)
+    model_input = build_version(validated, spec)
+    model_input_before = model_input.copy(deep=True)
+    _, test = split_version(model_input, split)
+    test_before = test.copy(deep=True)
+    common_holdout(test, test)
+
+    pd.testing.assert_frame_equal(small_raw, raw_before)
+    pd.testing.assert_frame_equal(validated, validated_before)
+    assert spec == spec_before
+    pd.testing.assert_frame_equal(split, split_before)
+    pd.testing.assert_frame_equal(model_input, model_input_before)
+    pd.testing.assert_frame_equal(test, test_before)

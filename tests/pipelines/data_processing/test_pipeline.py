@@ -1,0 +1,144 @@
+import shutil
+from functools import reduce
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import ParquetDataset
+
+from california_housing import structure
+from california_housing.pipelines.data_processing import create_pipeline
+from california_housing.schema import RAW_FEATURES, TARGET, RawDataValidationError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+RAW = "california_housing_raw"
+VERSIONS = ("v1", "v2", "v3")
+
+V4 = """
+  v4:
+    description: Censored target removed, all blocks kept, one feature
+    filters:
+      MedHouseVal: {le: 5.0}
+    features: [bedrooms_ratio]
+"""
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot empty, so a test can read intermediate outputs."""
+
+    def _release(self):
+        pass
+
+
+@pytest.fixture
+def in_project(monkeypatch):
+    """Run from the project root: create_pipeline() reads the versions from its conf."""
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    return REPO_ROOT
+
+
+def _parameter_inputs(pipeline, parameters):
+    """One MemoryDataset per ``params:a.b`` input, valued from the nested parameters."""
+    return {
+        name: MemoryDataset(reduce(dict.__getitem__, name.split(":", 1)[1].split("."), parameters))
+        for name in pipeline.inputs()
+        if name.startswith("params:")
+    }
+
+
+def _run(pipeline, raw, outputs):
+    """Run ``pipeline`` on ``raw`` with the current project's parameters."""
+    catalog = DataCatalog(
+        {
+            RAW: MemoryDataset(raw),
+            **_parameter_inputs(pipeline, structure.parameters()),
+            **outputs,
+        }
+    )
+    SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+def _in_memory(pipeline):
+    return {name: KeptMemoryDataset() for name in pipeline.all_outputs()}
+
+
+def _parquet_files(root, pipeline):
+    return {
+        name: ParquetDataset(filepath=str(root / f"{name}.parquet"))
+        for name in pipeline.all_outputs()
+    }
+
+
+def test_pipeline_builds_every_configured_version(in_project, raw_frame):
+    pipeline = create_pipeline()
+
+    catalog = _run(pipeline, raw_frame, _in_memory(pipeline))
+
+    shapes = {name: catalog.load(name).shape for name in sorted(pipeline.all_outputs())}
+    assert shapes == {
+        "validated_raw": (20_640, 9),
+        "split_assignment": (20_640, 1),
+        "v1.model_input": (20_640, 9),
+        "v1.train": (16_512, 9),
+        "v1.test": (4_128, 9),
+        "v2.model_input": (9_261, 9),
+        "v2.train": (7_441, 9),  # 7,441 / 1,820 fixed by split.seed 42
+        "v2.test": (1_820, 9),
+        "v3.model_input": (9_261, 13),
+        "v3.train": (7_441, 13),
+        "v3.test": (1_820, 13),
+        "common_holdout_ids": (1_820, 1),
+    }
+    assert catalog.load("common_holdout_ids")["row_id"].tolist() == sorted(
+        catalog.load("v2.test").index
+    )
+
+
+def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_path, raw_frame):
+    pipeline = create_pipeline()
+
+    _run(pipeline, raw_frame, _parquet_files(tmp_path, pipeline))
+
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert written == sorted(f"{name}.parquet" for name in pipeline.all_outputs())
+    assert len(written) == 3 + 3 * len(VERSIONS)
+
+
+def test_invalid_raw_data_stops_the_run_before_anything_is_written(in_project, tmp_path, raw_frame):
+    pipeline = create_pipeline()
+    broken = raw_frame.copy()
+    broken.loc[123, "AveOccup"] = np.nan
+
+    with pytest.raises(RawDataValidationError, match="column 'AveOccup': check not_nullable"):
+        _run(pipeline, broken, _parquet_files(tmp_path, pipeline))
+
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_new_version_is_a_yaml_entry(monkeypatch, tmp_path, raw_frame, in_project):
+    assert "v4.build_version" not in {node.name for node in create_pipeline().nodes}
+    shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    parameters_file = tmp_path / "conf" / "base" / "parameters_data_processing.yml"
+    with parameters_file.open("a") as file:
+        file.write(V4)
+    assert list(yaml.safe_load(parameters_file.read_text())["versions"]) == [*VERSIONS, "v4"]
+    monkeypatch.chdir(tmp_path)
+
+    pipeline = create_pipeline()
+    catalog = _run(pipeline, raw_frame, _in_memory(pipeline))
+
+    node_names = {node.name for node in pipeline.nodes}
+    assert {"v4.build_version", "v4.split_version"} <= node_names
+    model_input = catalog.load("v4.model_input")
+    assert model_input.shape == ((raw_frame[TARGET] <= 5.0).sum(), 10)
+    assert model_input.shape == (19_675, 10)
+    assert list(model_input.columns) == [*RAW_FEATURES, "bedrooms_ratio", TARGET]
+    train, test = catalog.load("v4.train"), catalog.load("v4.test")
+    assert len(train) + len(test) == len(model_input)
+    assert set(test.index) <= set(catalog.load("v1.test").index)
