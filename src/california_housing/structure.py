@@ -48,6 +48,11 @@ def models() -> list[str]:
     return list(parameters().get("models", {}))
 
 
+def tuned_model() -> str:
+    """Model of the zoo that the tuning pipeline searches (``tuning.model``)."""
+    return str(parameters().get("tuning", {}).get("model", "xgboost"))
+
+
 def tuned_versions() -> list[str]:
     """Data versions the tuning pipeline searches."""
     return list(parameters().get("tuning", {}).get("versions", []))

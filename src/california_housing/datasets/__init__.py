@@ -1,5 +1,6 @@
 """Custom Kedro datasets: the one place for custom I/O."""
 
 from california_housing.datasets.california_housing_dataset import CaliforniaHousingDataset
+from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
 
-__all__ = ["CaliforniaHousingDataset"]
+__all__ = ["CaliforniaHousingDataset", "OptunaStudyDataset", "OptunaTrialsDataset"]

@@ -1,0 +1,82 @@
+"""Wiring of the tuning pipeline: search, refit and evaluate per tuned version."""
+
+from kedro.pipeline import Node, Pipeline
+
+from california_housing import structure
+from california_housing.hooks import CANDIDATE_TAG
+from california_housing.pipelines.data_science.nodes import fit_model
+from california_housing.pipelines.data_science.pipeline import evaluation_template
+from california_housing.pipelines.tuning.nodes import (
+    plot_study,
+    tune_hyperparameters,
+    tuned_model_spec,
+)
+
+
+def _tuned_candidate() -> Pipeline:
+    return (
+        Pipeline(
+            [
+                Node(
+                    tune_hyperparameters,
+                    ["study", "train", "params:model", "params:version", "params:tuning"],
+                    ["best_params", "trials", "study_metrics"],
+                    name="tune_hyperparameters",
+                ),
+                Node(
+                    plot_study,
+                    ["study", "trials", "params:tuning.seed"],
+                    ["optimization_history", "param_importances"],
+                    name="plot_study",
+                ),
+                Node(
+                    tuned_model_spec,
+                    ["params:model", "params:tuning", "best_params"],
+                    "tuned_model",
+                    name="build_tuned_model_spec",
+                ),
+                Node(
+                    fit_model,
+                    ["train", "tuned_model", "params:version", "params:seed"],
+                    ["regressor", "train_seconds"],
+                    name="fit_model",
+                ),
+            ]
+        )
+        + evaluation_template()
+    )
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """Tune the base model on each version listed in ``tuning.versions``.
+
+    The tuned model is one more candidate, ``{version}.{model}_tuned``, evaluated exactly
+    like the zoo (same metrics, figure, logged model, common holdout).
+
+    Returns:
+        The tuning pipeline.
+    """
+    base = structure.tuned_model()
+    return sum(
+        (
+            Pipeline(
+                _tuned_candidate(),
+                namespace=f"{version}.{base}_tuned",
+                inputs={
+                    "train": f"{version}.train",
+                    "test": f"{version}.test",
+                    "common_holdout_ids": "common_holdout_ids",
+                },
+                parameters={
+                    "params:model": f"params:models.{base}",
+                    "params:version": f"params:versions.{version}",
+                    "params:tuning": "params:tuning",
+                    "params:tuning.seed": "params:tuning.seed",
+                    "params:seed": "params:seed",
+                },
+                tags=[CANDIDATE_TAG, version, f"{base}_tuned", "tuning"],
+            )
+            for version in structure.tuned_versions()
+        ),
+        Pipeline([]),
+    )
