@@ -1,6 +1,16 @@
 """Custom Kedro datasets: the one place for custom I/O."""
 
 from california_housing.datasets.california_housing_dataset import CaliforniaHousingDataset
+from california_housing.datasets.mlflow_datasets import (
+    MlflowCandidateRunsDataset,
+    MlflowChampionDataset,
+)
 from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
 
-__all__ = ["CaliforniaHousingDataset", "OptunaStudyDataset", "OptunaTrialsDataset"]
+__all__ = [
+    "CaliforniaHousingDataset",
+    "MlflowCandidateRunsDataset",
+    "MlflowChampionDataset",
+    "OptunaStudyDataset",
+    "OptunaTrialsDataset",
+]

@@ -150,7 +150,7 @@ def tune_hyperparameters(
 
     settings = search_settings(model, tuning)
     features = list(version.get("features") or [])
-    config = {k: v for k, v in settings.items() if k != "n_jobs" and k != "n_trials"}
+    config = {k: v for k, v in settings.items() if k not in {"n_jobs", "n_trials"}}
     config |= {"features": features, "rows": len(train), "class": model["class"]}
     stamp = fingerprint(config)
     previous = study.user_attrs.get(FINGERPRINT_ATTR)

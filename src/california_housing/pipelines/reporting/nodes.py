@@ -1,0 +1,261 @@
+"""Nodes of the reporting pipeline: leaderboard, promotion gate, figures, report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+#: The metric that ranks candidates: RMSE on the rows every data version contains.
+RANKING_METRIC = "holdout_rmse"
+METRICS = ("rmse", "mae", "r2", "mape")
+LEADERBOARD_COLUMNS = [
+    "rank",
+    "candidate",
+    "data_version",
+    "model_type",
+    *(f"holdout_{m}" for m in METRICS),
+    *METRICS,
+    "train_seconds",
+    "n_holdout",
+    "n_test",
+    "run_id",
+    "parent_run_id",
+    "start_time",
+]
+
+
+def build_leaderboard(candidate_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rank the latest run of each candidate by its common-holdout RMSE.
+
+    Filtered versions have easier test sets, so RMSEs on each version's own test split
+    are not comparable across versions; only the common holdout (test rows that every
+    version contains) is. Own-split metrics are kept, labelled, for reference. Runs
+    without holdout metrics cannot be ranked and are left out.
+
+    Args:
+        candidate_runs: One row per finished candidate run (any number of runs per
+            candidate), with ``candidate``, ``start_time`` and metric columns.
+
+    Returns:
+        The leaderboard (best first, ``rank`` from 1) and the full history (every run,
+        newest first).
+
+    Raises:
+        ValueError: When no candidate run has holdout metrics.
+    """
+    history = candidate_runs.sort_values("start_time", ascending=False, kind="stable")
+    ranked = (
+        history.dropna(subset=[RANKING_METRIC]) if RANKING_METRIC in history else history.iloc[0:0]
+    )
+    if ranked.empty:
+        raise ValueError(
+            "No finished candidate run with common-holdout metrics was found in MLflow; "
+            "run `kedro run --pipelines data_science` (or the default pipeline) first."
+        )
+    latest = ranked.drop_duplicates("candidate", keep="first")
+    board = latest.sort_values([RANKING_METRIC, "candidate"], kind="stable").reset_index(drop=True)
+    board.insert(0, "rank", np.arange(1, len(board) + 1))
+    return board.reindex(columns=LEADERBOARD_COLUMNS), history.reset_index(drop=True)
+
+
+def decide_promotion(leaderboard: pd.DataFrame, current: Mapping[str, Any]) -> dict[str, Any]:
+    """The promotion gate: the best candidate replaces the champion only if it is better.
+
+    Args:
+        leaderboard: Output of :func:`build_leaderboard` (best first).
+        current: The registry's current champion (empty when there is none).
+
+    Returns:
+        The decision: ``promote``, the best candidate's ``candidate``, ``run_id``,
+        ``data_version``, ``holdout_rmse``, the current champion's figures and a
+        ``reason`` in words.
+    """
+    best = leaderboard.iloc[0]
+    decision = {
+        "candidate": str(best["candidate"]),
+        "run_id": str(best["run_id"]),
+        "data_version": str(best["data_version"]),
+        "holdout_rmse": float(best[RANKING_METRIC]),
+        "current_version": current.get("version"),
+        "current_candidate": current.get("candidate"),
+        "current_holdout_rmse": current.get("holdout_rmse"),
+    }
+    current_rmse = current.get("holdout_rmse")
+    if not current:
+        promote, reason = True, "there is no champion yet"
+    elif current.get("run_id") == decision["run_id"]:
+        promote, reason = False, "the best candidate already is the champion"
+    elif current_rmse is None:
+        promote, reason = True, "the current champion has no recorded holdout RMSE"
+    elif decision["holdout_rmse"] < current_rmse:
+        promote, reason = (
+            True,
+            f"holdout RMSE {decision['holdout_rmse']:.4f} beats the champion's {current_rmse:.4f}",
+        )
+    else:
+        promote, reason = (
+            False,
+            f"holdout RMSE {decision['holdout_rmse']:.4f} does not beat the champion's "
+            f"{current_rmse:.4f} (a tie keeps the champion)",
+        )
+    return decision | {"promote": promote, "reason": reason}
+
+
+def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
+    """Render the leaderboard as a Markdown table.
+
+    Args:
+        leaderboard: Output of :func:`build_leaderboard`.
+
+    Returns:
+        A Markdown table, one row per candidate, each linked to its MLflow run id.
+    """
+    header = (
+        "| rank | candidate | holdout RMSE | holdout MAE | holdout R2 | holdout MAPE % "
+        "| own-test RMSE | train s | MLflow run |\n"
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|\n"
+    )
+    rows = "".join(
+        f"| {r['rank']} | {r['candidate']} | {r['holdout_rmse']:.4f} | {r['holdout_mae']:.4f} "
+        f"| {r['holdout_r2']:.4f} | {r['holdout_mape']:.2f} | {r['rmse']:.4f} "
+        f"| {r['train_seconds']:.2f} | `{r['run_id']}` |\n"
+        for r in leaderboard.to_dict(orient="records")
+    )
+    return header + rows
+
+
+def _bar_panel(
+    ax: Any, table: pd.DataFrame, axes: tuple[str, str], metric: str, title: str
+) -> None:
+    group, hue = axes
+    pivot = table.pivot_table(index=group, columns=hue, values=metric, aggfunc="first")
+    width = 0.8 / max(len(pivot.columns), 1)
+    x = np.arange(len(pivot.index))
+    for i, column in enumerate(pivot.columns):
+        bars = ax.bar(x + i * width - 0.4 + width / 2, pivot[column], width, label=str(column))
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
+    ax.set_xticks(x, [str(i) for i in pivot.index])
+    ax.set(
+        title=title,
+        xlabel=group.replace("_", " "),
+        ylabel=metric.replace("_", " ").replace("rmse", "RMSE"),
+    )
+    ax.margins(y=0.2)
+    ax.legend(title=hue.replace("_", " "), fontsize=8)
+
+
+def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]:
+    """Comparison figures: overall, by data version, by model type.
+
+    Args:
+        leaderboard: Output of :func:`build_leaderboard`.
+
+    Returns:
+        Overall ranking (common-holdout RMSE, champion-elect highlighted); RMSE per model
+        grouped by data version (holdout and own test split); RMSE per version grouped by
+        model type.
+    """
+    board = leaderboard.sort_values("rank")
+    overall = Figure(figsize=(9, 0.45 * len(board) + 1.8), layout="constrained")
+    ax = overall.subplots()
+    colors = ["tab:green" if r == 1 else "tab:blue" for r in board["rank"]]
+    bars = ax.barh(board["candidate"], board["holdout_rmse"], color=colors)
+    ax.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.margins(x=0.15)
+    ax.set(
+        title="All candidates on the common holdout (lower is better; best in green)",
+        xlabel="RMSE on the common holdout ($100k)",
+    )
+
+    by_version = Figure(figsize=(12, 5), layout="constrained")
+    left, right = by_version.subplots(1, 2, sharey=True)
+    _bar_panel(
+        left, board, "data_version", "model_type", "holdout_rmse", "Common holdout (comparable)"
+    )
+    _bar_panel(
+        right,
+        board,
+        "data_version",
+        "model_type",
+        "rmse",
+        "Own test split (not comparable across versions)",
+    )
+    by_version.suptitle("RMSE by data version")
+
+    by_model = Figure(figsize=(10, 5), layout="constrained")
+    _bar_panel(
+        by_model.subplots(),
+        board,
+        "model_type",
+        "data_version",
+        "holdout_rmse",
+        "Common-holdout RMSE by model type",
+    )
+    return overall, by_version, by_model
+
+
+def write_report(
+    leaderboard: pd.DataFrame,
+    history: pd.DataFrame,
+    decision: Mapping[str, Any],
+    champion: Mapping[str, Any],
+) -> str:
+    """Write the Markdown report: the winner, why, the promotion, the full leaderboard.
+
+    Args:
+        leaderboard: Output of :func:`build_leaderboard`.
+        history: Every candidate run found in MLflow.
+        decision: Output of :func:`decide_promotion`.
+        champion: The registry's champion after the decision was applied.
+
+    Returns:
+        The report.
+    """
+    best = leaderboard.iloc[0]
+    holdout_rows = int(best["n_holdout"]) if pd.notna(best["n_holdout"]) else 0
+    if decision["promote"]:
+        promotion = (
+            f"**Promoted**: `{decision['candidate']}` (run `{decision['run_id']}`) is now "
+            f"version {champion.get('version')} of registered model `{champion.get('name')}` "
+            f"with alias `champion`, because {decision['reason']}."
+        )
+    else:
+        promotion = (
+            f"**Not promoted**: {decision['reason']}. The alias `champion` stays on version "
+            f"{champion.get('version')} (`{champion.get('candidate')}`, "
+            f"run `{champion.get('run_id')}`)."
+        )
+    return f"""# California Housing: model report
+
+## Winner
+
+**{best["candidate"]}** (data version `{best["data_version"]}`, model `{best["model_type"]}`)
+has the lowest RMSE on the common holdout: **{best["holdout_rmse"]:.4f}** (MAE
+{best["holdout_mae"]:.4f}, R2 {best["holdout_r2"]:.4f}, MAPE {best["holdout_mape"]:.2f} %),
+MLflow run `{best["run_id"]}`.
+
+{promotion}
+
+## How candidates are compared
+
+Each data version is evaluated on its own test split, but those splits differ: v2 and v3
+drop the censored prices (MedHouseVal > 5.0) and the blocks east of longitude -119, so
+their test sets are easier than v1's and their own-split RMSEs look better for that reason
+alone. The train/test assignment is made once on raw row ids, so every version's test
+rows are a subset of v1's; the **common holdout** is the {holdout_rows:,} test rows that
+every version contains. Every candidate is scored on those same rows (each model sees its
+own version's columns), and the ranking uses that RMSE only. Own-split metrics are listed
+for reference.
+
+## Leaderboard (latest run of each candidate)
+
+{leaderboard_markdown(leaderboard)}
+Each MLflow run id holds that candidate's parameters, metrics, figure, logged model and
+input datasets. History: {len(history)} candidate run(s) found in MLflow; see
+`leaderboard_history.csv`.
+"""

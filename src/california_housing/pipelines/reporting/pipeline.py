@@ -1,0 +1,67 @@
+"""Wiring of the reporting pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from california_housing.pipelines.reporting.nodes import (
+    build_leaderboard,
+    decide_promotion,
+    leaderboard_markdown,
+    plot_comparisons,
+    write_report,
+)
+
+
+def apply_promotion(decision: dict) -> dict:
+    """Hand the promotion decision to the registry dataset (which acts on it).
+
+    Args:
+        decision: Output of ``decide_promotion``.
+
+    Returns:
+        The same decision.
+    """
+    return decision
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """Gather every candidate from MLflow, rank, report and promote the champion.
+
+    Returns:
+        The reporting pipeline.
+    """
+    return Pipeline(
+        [
+            Node(
+                build_leaderboard,
+                "candidate_runs",
+                ["leaderboard", "leaderboard_history"],
+                name="build_leaderboard",
+            ),
+            Node(
+                leaderboard_markdown,
+                "leaderboard",
+                "leaderboard_markdown",
+                name="render_leaderboard",
+            ),
+            Node(
+                plot_comparisons,
+                "leaderboard",
+                ["comparison_overall", "comparison_by_version", "comparison_by_model"],
+                name="plot_comparisons",
+            ),
+            Node(
+                decide_promotion,
+                ["leaderboard", "registered_champion"],
+                "promotion_decision",
+                name="decide_promotion",
+            ),
+            Node(apply_promotion, "promotion_decision", "champion", name="apply_promotion"),
+            Node(
+                write_report,
+                ["leaderboard", "leaderboard_history", "promotion_decision", "champion"],
+                "report",
+                name="write_report",
+            ),
+        ],
+        tags=["reporting"],
+    )
