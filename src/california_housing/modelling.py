@@ -50,7 +50,7 @@ def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None)
     module_name, _, class_name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:  # e.g. '.Foo'
         raise ValueError(
             f"Model {name!r}: cannot import estimator class {class_path!r} ({exc})."
         ) from None

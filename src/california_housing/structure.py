@@ -14,23 +14,30 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kedro.config import OmegaConfigLoader
+import yaml
 from kedro.framework.project import settings
 from kedro.utils import find_kedro_project
 
 
 @cache
 def _parameters(conf_source: str, env: str) -> dict[str, Any]:
-    args = {k: v for k, v in settings.CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
-    loader = OmegaConfigLoader(conf_source=conf_source, env=env, **args)
-    return dict(loader["parameters"])
+    # Plain YAML on purpose: a second OmegaConfigLoader would re-register the global
+    # `globals` and `runtime_params` resolvers and change what the session resolves.
+    # Only the *keys* are used here, so ${...} interpolations need no resolving.
+    merged: dict[str, Any] = {}
+    for folder in (Path(conf_source) / "base", Path(conf_source) / env):
+        for path in sorted(folder.glob("**/parameters*.y*ml")):
+            merged |= yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return merged
 
 
 def parameters() -> dict[str, Any]:
     """Parameters of the project around the working directory (base + local/KEDRO_ENV).
 
+    Top-level keys of the environment replace those of ``base``, as in Kedro.
+
     Returns:
-        The merged parameters.
+        The merged parameters, uninterpolated.
     """
     cwd = Path.cwd()
     root = find_kedro_project(cwd) or cwd

@@ -56,7 +56,8 @@ class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
             return pd.DataFrame(columns=list(RUN_COLUMNS.values()))
         runs = runs[runs["tags.candidate"].notna()]
         metrics = {c: c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")}
-        table = runs[[*RUN_COLUMNS, *metrics]].rename(columns=RUN_COLUMNS | metrics)
+        # a tag no run has (git_commit outside a git work tree) is no column: reindex
+        table = runs.reindex(columns=[*RUN_COLUMNS, *metrics]).rename(columns=RUN_COLUMNS | metrics)
         return table.reset_index(drop=True)
 
     def save(self, data: None) -> None:

@@ -28,7 +28,9 @@ LEADERBOARD_COLUMNS = [
 ]
 
 
-def build_leaderboard(candidate_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_leaderboard(
+    candidate_runs: pd.DataFrame, **configured: Mapping[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rank the latest run of each candidate by its common-holdout RMSE.
 
     Filtered versions have easier test sets, so RMSEs on each version's own test split
@@ -39,6 +41,10 @@ def build_leaderboard(candidate_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     Args:
         candidate_runs: One row per finished candidate run (any number of runs per
             candidate), with ``candidate``, ``start_time`` and metric columns.
+        **configured: The candidates of the current configuration, name -> its latest
+            metrics file. When given, only these candidates are ranked (a model removed
+            from the zoo leaves the leaderboard); in a full ``kedro run`` they also make
+            this node wait for every candidate.
 
     Returns:
         The leaderboard (best first, ``rank`` from 1) and the full history (every run,
@@ -48,6 +54,8 @@ def build_leaderboard(candidate_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
         ValueError: When no candidate run has holdout metrics.
     """
     history = candidate_runs.sort_values("start_time", ascending=False, kind="stable")
+    if configured:
+        history = history[history["candidate"].isin(list(configured))]
     ranked = (
         history.dropna(subset=[RANKING_METRIC]) if RANKING_METRIC in history else history.iloc[0:0]
     )
@@ -129,9 +137,8 @@ def leaderboard_markdown(leaderboard: pd.DataFrame) -> str:
 
 
 def _bar_panel(
-    ax: Any, table: pd.DataFrame, axes: tuple[str, str], metric: str, title: str
+    ax: Any, table: pd.DataFrame, *, group: str, hue: str, metric: str, title: str
 ) -> None:
-    group, hue = axes
     pivot = table.pivot_table(index=group, columns=hue, values=metric, aggfunc="first")
     width = 0.8 / max(len(pivot.columns), 1)
     x = np.arange(len(pivot.index))
@@ -144,7 +151,7 @@ def _bar_panel(
         xlabel=group.replace("_", " "),
         ylabel=metric.replace("_", " ").replace("rmse", "RMSE"),
     )
-    ax.margins(y=0.2)
+    ax.margins(y=0.35)
     ax.legend(title=hue.replace("_", " "), fontsize=8)
 
 
@@ -174,16 +181,16 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
 
     by_version = Figure(figsize=(12, 5), layout="constrained")
     left, right = by_version.subplots(1, 2, sharey=True)
+    by_version_axes = {"group": "data_version", "hue": "model_type"}
     _bar_panel(
-        left, board, "data_version", "model_type", "holdout_rmse", "Common holdout (comparable)"
+        left, board, **by_version_axes, metric="holdout_rmse", title="Common holdout (comparable)"
     )
     _bar_panel(
         right,
         board,
-        "data_version",
-        "model_type",
-        "rmse",
-        "Own test split (not comparable across versions)",
+        **by_version_axes,
+        metric="rmse",
+        title="Own test split (not comparable across versions)",
     )
     by_version.suptitle("RMSE by data version")
 
@@ -191,10 +198,10 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
     _bar_panel(
         by_model.subplots(),
         board,
-        "model_type",
-        "data_version",
-        "holdout_rmse",
-        "Common-holdout RMSE by model type",
+        group="model_type",
+        hue="data_version",
+        metric="holdout_rmse",
+        title="Common-holdout RMSE by model type",
     )
     return overall, by_version, by_model
 

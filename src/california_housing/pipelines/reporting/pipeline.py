@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from california_housing import structure
 from california_housing.pipelines.reporting.nodes import (
     build_leaderboard,
     decide_promotion,
@@ -29,11 +30,14 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     Returns:
         The reporting pipeline.
     """
+    candidates = [f"{v}.{m}" for v in structure.versions() for m in structure.models()]
+    candidates += [f"{v}.{structure.tuned_model()}_tuned" for v in structure.tuned_versions()]
     return Pipeline(
         [
             Node(
                 build_leaderboard,
-                "candidate_runs",
+                {"candidate_runs": "candidate_runs"}
+                | {name: f"{name}.metrics" for name in candidates},
                 ["leaderboard", "leaderboard_history"],
                 name="build_leaderboard",
             ),

@@ -1,0 +1,192 @@
+"""End-to-end: the whole project in the `test` environment, on the real data.
+
+The project (conf/ and pyproject.toml) is copied into a temporary folder that is also a
+git repository, so the runs write their data, SQLite MLflow store and Optuna storage
+there. The assertions look at what a user looks at: files, MLflow runs and the registry.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from california_housing.schema import RAW_FEATURES
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VERSIONS = {"v1": (20_640, 9), "v2": (9_261, 9), "v3": (9_261, 13)}
+MODELS = ("linear", "random_forest", "gradient_boosting", "xgboost")
+CANDIDATES = {f"{v}.{m}" for v in VERSIONS for m in MODELS} | {"v3.xgboost_tuned"}
+CANDIDATE_METRICS = {"rmse", "mae", "r2", "mape", "train_seconds", "holdout_rmse", "holdout_mae"}
+EXPERIMENT = "california-housing-test"
+REGISTERED_MODEL = "california-housing-test"
+
+
+def _run(project: Path, pipelines: list[str] | None = None, **kwargs) -> None:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="test", **kwargs) as session:
+        session.run(pipeline_names=pipelines)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project, run once with `kedro run --env test` (all stages)."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(REPO_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()
+    package = REPO_ROOT / "src" / "california_housing"
+    (root / "src" / "california_housing").symlink_to(package, target_is_directory=True)
+    shutil.copytree(REPO_ROOT / "data" / "01_raw" / "examples", root / "data" / "01_raw" / "examples")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*git, "add", "."], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=root, check=True)
+    previous_cwd, previous_uri = Path.cwd(), mlflow.get_tracking_uri()
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        _run(root)
+        mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+        yield root
+    finally:
+        mp.undo()
+        mlflow.set_tracking_uri(previous_uri)
+        assert Path.cwd() == previous_cwd
+
+
+@pytest.fixture(scope="module")
+def client(project):
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+
+
+@pytest.fixture(scope="module")
+def runs(client):
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def _candidate_runs(runs):
+    return {r.data.tags["candidate"]: r for r in runs if "candidate" in r.data.tags}
+
+
+def _latest(folder: Path, name: str) -> Path:
+    """The newest version of a Kedro-versioned file."""
+    return sorted((folder / name).glob(f"*/{name}"))[-1]
+
+
+def test_data_versions_have_the_exact_real_shapes(project):
+    for version, shape in VERSIONS.items():
+        frame = pd.read_parquet(_latest(project / "data/test/05_model_input" / version, "model_input.parquet"))
+        assert frame.shape == shape, version
+    v1_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v1", "test.parquet"))
+    v3_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v3", "test.parquet"))
+    assert set(v3_test.index) <= set(v1_test.index)
+
+
+def test_one_parent_run_with_parameters_and_tags(runs, project):
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["split.test_size"] == "0.2"
+    assert parent.data.params["split.seed"] == "42"
+    assert parent.data.tags["kedro_env"] == "test"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
+    assert parent.data.tags["git_commit"] == head.stdout.strip()
+
+
+def test_one_child_run_per_candidate_with_everything_a_user_compares(runs, client):
+    parent_id = next(r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    candidates = _candidate_runs(runs)
+    assert set(candidates) == CANDIDATES
+    for name, run in candidates.items():
+        version, model = name.split(".")
+        tags = run.data.tags
+        assert run.info.status == "FINISHED", name
+        assert tags["mlflow.parentRunId"] == parent_id
+        assert (tags["data_version"], tags["model_type"], tags["kedro_env"]) == (version, model, "test")
+        assert tags["git_commit"]
+        assert CANDIDATE_METRICS <= set(run.data.metrics), name
+        assert any(key.startswith("models.") for key in run.data.params), name
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"predictions.png", "metrics.json"} <= artifacts, name
+        inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+        assert f"{version}.train" in inputs, name
+        profile = inputs[f"{version}.train"].dataset.profile
+        assert inputs[f"{version}.train"].dataset.digest
+        expected_rows = {"v1": 16_512, "v2": 7_441, "v3": 7_441}[version]
+        assert f'"num_rows": {expected_rows}' in profile, (name, profile)
+
+
+def test_logged_models_have_signature_example_and_predict_raw_rows(runs, raw_frame, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the project
+    run = _candidate_runs(runs)["v3.random_forest"]
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    assert info.signature is not None
+    assert [c.name for c in info.signature.inputs.inputs] == RAW_FEATURES
+    assert info.saved_input_example_info is not None
+    predictions = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(raw_frame[RAW_FEATURES].head(50))
+    assert len(predictions) == 50
+    assert pd.Series(predictions).between(0, 6).all()
+
+
+def test_tuning_trials_are_nested_under_the_tuned_candidate(runs, project):
+    tuned = _candidate_runs(runs)["v3.xgboost_tuned"]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == tuned.info.run_id]
+    assert len(trials) == 3
+    assert all("cv_rmse" in t.data.metrics or t.data.tags["optuna_trial_state"] == "PRUNED" for t in trials)
+    assert {"max_depth", "n_estimators", "learning_rate"} <= set(trials[0].data.params)
+    assert (project / "data/test/06_models/optuna.db").is_file()
+    assert (project / "data/test/08_reporting/tuning/v3/xgboost_tuned/trials.csv").is_file()
+
+
+def test_report_leaderboard_and_champion(project, runs, raw_frame):
+    reporting = project / "data/test/08_reporting"
+    leaderboard = pd.read_csv(reporting / "leaderboard.csv")
+    assert set(leaderboard["candidate"]) == CANDIDATES
+    assert leaderboard["holdout_rmse"].is_monotonic_increasing
+    report = (reporting / "report.md").read_text()
+    winner = leaderboard.iloc[0]
+    assert winner["candidate"] in report
+    assert winner["run_id"] in report
+    for kind in ("overall", "by_version", "by_model"):
+        assert (reporting / f"comparison_{kind}.png").stat().st_size > 10_000
+    champion = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, "champion")
+    assert champion.run_id == winner["run_id"]
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@champion")
+    assert len(model.predict(raw_frame[RAW_FEATURES].head(10))) == 10
+
+
+def test_inference_scores_new_rows_and_flags_out_of_domain(project):
+    _run(project, ["inference"])
+    predictions = pd.read_csv(_latest(project / "data/test/07_model_output/inference", "predictions.csv"))
+    rows = pd.read_csv(project / "data/01_raw/examples/new_houses.csv")
+    assert list(predictions["id"]) == list(rows["id"])
+    assert predictions["model_name"].eq(REGISTERED_MODEL).all()
+    flagged = predictions["out_of_domain"]
+    assert flagged.tolist() == (rows["Longitude"] >= -119.0).tolist()
+
+
+def test_rerun_reproduces_every_metric_and_keeps_the_champion(project, client, runs):
+    before = {n: r.data.metrics for n, r in _candidate_runs(runs).items()}
+    champion_before = client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version
+    _run(project, ["data_science", "reporting"])
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    latest = {}
+    for run in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"]):
+        if "candidate" in run.data.tags:
+            latest[run.data.tags["candidate"]] = run.data.metrics
+    for name, metrics in before.items():
+        if name == "v3.xgboost_tuned":
+            continue
+        for key, value in metrics.items():
+            if key != "train_seconds":
+                assert latest[name][key] == value, (name, key)
+    # same metrics -> no candidate beats the champion -> the alias stays
+    assert client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version == champion_before
