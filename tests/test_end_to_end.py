@@ -1,23 +1,19 @@
 """End-to-end: the whole project in the `test` environment, on the real data.
 
-The project (conf/ and pyproject.toml) is copied into a temporary folder that is also a
-git repository, so the runs write their data, SQLite MLflow store and Optuna storage
-there. The assertions look at what a user looks at: files, MLflow runs and the registry.
+The `project` fixture (conftest.py) runs `kedro run --env test` once in a copy of the
+project. The assertions look at what a user looks at: files, MLflow runs, the registry.
 """
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 
 from california_housing.schema import RAW_FEATURES
+from tests.conftest import run_project
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = {"v1": (20_640, 9), "v2": (9_261, 9), "v3": (9_261, 13)}
 MODELS = ("linear", "random_forest", "gradient_boosting", "xgboost")
 CANDIDATES = {f"{v}.{m}" for v in VERSIONS for m in MODELS} | {"v3.xgboost_tuned"}
@@ -26,38 +22,13 @@ EXPERIMENT = "california-housing-test"
 REGISTERED_MODEL = "california-housing-test"
 
 
-def _run(project: Path, pipelines: list[str] | None = None, **kwargs) -> None:
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="test", **kwargs) as session:
-        session.run(pipeline_names=pipelines)
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy of the project, run once with `kedro run --env test` (all stages)."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    shutil.copy(REPO_ROOT / "pyproject.toml", root)
-    (root / "src").mkdir()
-    package = REPO_ROOT / "src" / "california_housing"
-    (root / "src" / "california_housing").symlink_to(package, target_is_directory=True)
-    shutil.copytree(REPO_ROOT / "data" / "01_raw" / "examples", root / "data" / "01_raw" / "examples")
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
-    subprocess.run([*git, "add", "."], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=root, check=True)
-    previous_cwd, previous_uri = Path.cwd(), mlflow.get_tracking_uri()
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    try:
-        _run(root)
-        mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-        yield root
-    finally:
-        mp.undo()
-        mlflow.set_tracking_uri(previous_uri)
-        assert Path.cwd() == previous_cwd
+@pytest.fixture(autouse=True)
+def tracking_uri(project):
+    """Point MLflow at the project's store for each test, and back afterwards."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    yield
+    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +53,9 @@ def _latest(folder: Path, name: str) -> Path:
 
 def test_data_versions_have_the_exact_real_shapes(project):
     for version, shape in VERSIONS.items():
-        frame = pd.read_parquet(_latest(project / "data/test/05_model_input" / version, "model_input.parquet"))
+        frame = pd.read_parquet(
+            _latest(project / "data/test/05_model_input" / version, "model_input.parquet")
+        )
         assert frame.shape == shape, version
     v1_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v1", "test.parquet"))
     v3_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v3", "test.parquet"))
@@ -97,7 +70,9 @@ def test_one_parent_run_with_parameters_and_tags(runs, project):
     assert parent.data.params["split.test_size"] == "0.2"
     assert parent.data.params["split.seed"] == "42"
     assert parent.data.tags["kedro_env"] == "test"
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    )
     assert parent.data.tags["git_commit"] == head.stdout.strip()
 
 
@@ -110,7 +85,11 @@ def test_one_child_run_per_candidate_with_everything_a_user_compares(runs, clien
         tags = run.data.tags
         assert run.info.status == "FINISHED", name
         assert tags["mlflow.parentRunId"] == parent_id
-        assert (tags["data_version"], tags["model_type"], tags["kedro_env"]) == (version, model, "test")
+        assert (tags["data_version"], tags["model_type"], tags["kedro_env"]) == (
+            version,
+            model,
+            "test",
+        )
         assert tags["git_commit"]
         assert CANDIDATE_METRICS <= set(run.data.metrics), name
         assert any(key.startswith("models.") for key in run.data.params), name
@@ -124,14 +103,18 @@ def test_one_child_run_per_candidate_with_everything_a_user_compares(runs, clien
         assert f'"num_rows": {expected_rows}' in profile, (name, profile)
 
 
-def test_logged_models_have_signature_example_and_predict_raw_rows(runs, raw_frame, tmp_path, monkeypatch):
+def test_logged_models_have_signature_example_and_predict_raw_rows(
+    runs, raw_frame, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # outside the project
     run = _candidate_runs(runs)["v3.random_forest"]
     info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     assert info.signature is not None
     assert [c.name for c in info.signature.inputs.inputs] == RAW_FEATURES
     assert info.saved_input_example_info is not None
-    predictions = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(raw_frame[RAW_FEATURES].head(50))
+    predictions = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(
+        raw_frame[RAW_FEATURES].head(50)
+    )
     assert len(predictions) == 50
     assert pd.Series(predictions).between(0, 6).all()
 
@@ -140,7 +123,9 @@ def test_tuning_trials_are_nested_under_the_tuned_candidate(runs, project):
     tuned = _candidate_runs(runs)["v3.xgboost_tuned"]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == tuned.info.run_id]
     assert len(trials) == 3
-    assert all("cv_rmse" in t.data.metrics or t.data.tags["optuna_trial_state"] == "PRUNED" for t in trials)
+    assert all(
+        "cv_rmse" in t.data.metrics or t.data.tags["optuna_trial_state"] == "PRUNED" for t in trials
+    )
     assert {"max_depth", "n_estimators", "learning_rate"} <= set(trials[0].data.params)
     assert (project / "data/test/06_models/optuna.db").is_file()
     assert (project / "data/test/08_reporting/tuning/v3/xgboost_tuned/trials.csv").is_file()
@@ -164,8 +149,10 @@ def test_report_leaderboard_and_champion(project, runs, raw_frame):
 
 
 def test_inference_scores_new_rows_and_flags_out_of_domain(project):
-    _run(project, ["inference"])
-    predictions = pd.read_csv(_latest(project / "data/test/07_model_output/inference", "predictions.csv"))
+    run_project(project, ["inference"])
+    predictions = pd.read_csv(
+        _latest(project / "data/test/07_model_output/inference", "predictions.csv")
+    )
     rows = pd.read_csv(project / "data/01_raw/examples/new_houses.csv")
     assert list(predictions["id"]) == list(rows["id"])
     assert predictions["model_name"].eq(REGISTERED_MODEL).all()
@@ -176,10 +163,12 @@ def test_inference_scores_new_rows_and_flags_out_of_domain(project):
 def test_rerun_reproduces_every_metric_and_keeps_the_champion(project, client, runs):
     before = {n: r.data.metrics for n, r in _candidate_runs(runs).items()}
     champion_before = client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version
-    _run(project, ["data_science", "reporting"])
+    run_project(project, ["data_science", "reporting"])
     experiment = client.get_experiment_by_name(EXPERIMENT)
     latest = {}
-    for run in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"]):
+    for run in client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+    ):
         if "candidate" in run.data.tags:
             latest[run.data.tags["candidate"]] = run.data.metrics
     for name, metrics in before.items():
@@ -189,4 +178,6 @@ def test_rerun_reproduces_every_metric_and_keeps_the_champion(project, client, r
             if key != "train_seconds":
                 assert latest[name][key] == value, (name, key)
     # same metrics -> no candidate beats the champion -> the alias stays
-    assert client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version == champion_before
+    assert (
+        client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version == champion_before
+    )

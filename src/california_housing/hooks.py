@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset
+from kedro.io import AbstractVersionedDataset, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class CandidateRunsHook:
         self._children: dict[str, str] = {}
         self._pending: dict[str, set[str]] = {}
         self._logged_inputs: set[tuple[str, str]] = set()
+        self._datasets: dict[str, Any] = {}
         self._catalog: Any = None
 
     @hook_impl
@@ -165,12 +166,17 @@ class CandidateRunsHook:
             mlflow.end_run()
 
     def _log_input(self, mlflow: Any, name: str, data: pd.DataFrame) -> None:
-        source = name
-        dataset = self._catalog.get(name) if self._catalog is not None else None
-        if isinstance(dataset, AbstractVersionedDataset):
-            source = str(dataset._get_load_path())  # the exact version that was loaded
+        """Record a persisted input (name, digest, rows, exact file) in the child run."""
+        if name not in self._datasets:  # digest and profile once per dataset and run
+            dataset = self._catalog.get(name) if self._catalog is not None else None
+            if dataset is None or isinstance(dataset, MemoryDataset):
+                return  # intermediate results are not datasets a user can get back
+            source = name
+            if isinstance(dataset, AbstractVersionedDataset):
+                source = str(dataset._get_load_path())  # the exact version that was loaded
+            self._datasets[name] = mlflow.data.from_pandas(data, source=source, name=name)
         context = "training" if name.endswith("train") else "evaluation"
-        mlflow.log_input(mlflow.data.from_pandas(data, source=source, name=name), context=context)
+        mlflow.log_input(self._datasets[name], context=context)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, node: Node) -> None:

@@ -1,0 +1,395 @@
+"""The MLflow datasets against a real SQLite tracking store and model registry."""
+
+import itertools
+import shutil
+from pathlib import Path
+
+import mlflow
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DatasetError
+from mlflow.tracking._model_registry import utils as registry_utils
+
+from california_housing.datasets import MlflowCandidateRunsDataset, MlflowChampionDataset
+from california_housing.datasets.mlflow_datasets import RUN_COLUMNS
+from california_housing.modelling import build_estimator, make_model
+from california_housing.pipelines.reporting.nodes import build_leaderboard, decide_promotion
+from california_housing.schema import RAW_FEATURES, TARGET
+from california_housing.settings import CONFIG_LOADER_ARGS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = "california-housing-test"
+REGISTERED_MODEL = "california-housing-test"
+_START = 1_767_600_000_000  # ms since the epoch (2026-01-05): runs start one second apart
+
+
+# ------------------------------------------------------------------------------ config
+
+
+@pytest.fixture(scope="module")
+def config():
+    """The project's configuration in the test environment (resolvers included)."""
+    return OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), env="test", **CONFIG_LOADER_ARGS)
+
+
+@pytest.fixture(scope="module")
+def save_args(config):
+    """How data_science logs a model (the catalog's ``_model_save_args``).
+
+    ``code_paths`` is left out: it copies ``src/`` next to each model so that it loads
+    without the project, and this process imports the project anyway.
+    """
+    args = dict(config["catalog"]["{version}.{model}.regressor"]["dataset"]["save_args"])
+    args.pop("code_paths", None)
+    assert args["name"] == "model"
+    assert "california_housing.features.FeatureEngineer" in args["skops_trusted_types"]
+    return args
+
+
+@pytest.fixture(scope="module")
+def models(config, raw_frame):
+    """Two real fitted candidates on 300 real rows: v1 linear, v3 XGBoost with features."""
+    parameters = config["parameters"]
+    rows = raw_frame.head(300)
+    specs = {
+        "v1.linear": ("linear", parameters["versions"]["v1"]["features"]),
+        "v3.xgboost": ("xgboost", parameters["versions"]["v3"]["features"]),
+    }
+    fitted = {}
+    for candidate, (model, features) in specs.items():
+        estimator = build_estimator(model, parameters["models"][model], seed=42)
+        fitted[candidate] = make_model(estimator, features).fit(rows[RAW_FEATURES], rows[TARGET])
+    return fitted
+
+
+@pytest.fixture
+def unseen_rows(raw_frame):
+    """Real rows the models were not trained on, raw columns only."""
+    return raw_frame.iloc[300:340][RAW_FEATURES].copy()
+
+
+# ---------------------------------------------------------------------- MLflow store
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An empty, migrated MLflow SQLite database (creating one takes ~1.5 s; copying, ms)."""
+    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def experiment_id(tmp_path, empty_store, monkeypatch):
+    """A fresh tracking store + registry in ``tmp_path`` with the test experiment in it."""
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(empty_store, db)
+    uri = f"sqlite:///{db}"
+    previous = mlflow.get_tracking_uri()
+    # the registry follows the tracking URI unless something set it explicitly
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setattr(registry_utils, "_registry_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored (or unset) afterwards
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield mlflow.create_experiment(
+            EXPERIMENT, artifact_location=(tmp_path / "mlartifacts").as_uri()
+        )
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)
+
+
+class Runs:
+    """Creates runs the way ``kedro run`` + ``CandidateRunsHook`` lay them out."""
+
+    def __init__(self, experiment_id: str, save_args: dict) -> None:
+        self.experiment_id = experiment_id
+        self.save_args = save_args
+        self.client = mlflow.MlflowClient()
+        self._clock = itertools.count()
+
+    def _start_time(self) -> int:
+        return _START + 1_000 * next(self._clock)
+
+    def parent(self, tags=None) -> str:
+        """A finished parent run (one ``kedro run``), without a ``candidate`` tag."""
+        tags = {"kedro_env": "test", "kedro_pipeline": "__default__", **(tags or {})}
+        run = self.client.create_run(
+            self.experiment_id, start_time=self._start_time(), tags=tags, run_name="__default__"
+        )
+        self.client.set_terminated(run.info.run_id, "FINISHED")
+        return run.info.run_id
+
+    def candidate(
+        self,
+        candidate: str,
+        holdout_rmse: float,
+        *,
+        parent_id: str,
+        model=None,
+        rmse: float | None = None,
+        status: str | None = "FINISHED",
+        tags=None,
+    ) -> str:
+        """A candidate child run with its tags and metrics (and its model, if given)."""
+        version, _, model_type = candidate.partition(".")
+        run = self.client.create_run(
+            self.experiment_id,
+            start_time=self._start_time(),
+            run_name=candidate,
+            tags={
+                "kedro_env": "test",
+                "mlflow.parentRunId": parent_id,
+                "candidate": candidate,
+                "data_version": version,
+                "model_type": model_type,
+                **(tags or {}),
+            },
+        )
+        run_id = run.info.run_id
+        metrics = {
+            "rmse": holdout_rmse if rmse is None else rmse,
+            "holdout_rmse": holdout_rmse,
+            "holdout_mae": holdout_rmse * 0.7,
+            "holdout_r2": 0.6,
+            "holdout_mape": 25.0,
+            "mae": 0.5,
+            "r2": 0.6,
+            "mape": 25.0,
+            "train_seconds": 0.1,
+            "n_holdout": 40.0,
+            "n_test": 60.0,
+        }
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value)
+        if model is not None:
+            with mlflow.start_run(run_id=run_id):
+                mlflow.sklearn.log_model(model, **self.save_args)
+        if status is not None:
+            self.client.set_terminated(run_id, status)
+        return run_id
+
+
+@pytest.fixture
+def runs(experiment_id, save_args):
+    return Runs(experiment_id, save_args)
+
+
+def promote_best(champion: MlflowChampionDataset) -> dict:
+    """What the reporting pipeline does: candidates -> leaderboard -> gate -> registry."""
+    leaderboard, _ = build_leaderboard(MlflowCandidateRunsDataset(EXPERIMENT).load())
+    decision = decide_promotion(leaderboard, champion.load())
+    champion.save(decision)
+    return decision
+
+
+def registered_versions() -> list[int]:
+    client = mlflow.MlflowClient()
+    return sorted(
+        int(v.version) for v in client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    )
+
+
+# --------------------------------------------------------- MlflowCandidateRunsDataset
+
+
+def test_candidate_runs_are_the_finished_tagged_runs_newest_first(runs):
+    git = {"git_commit": "0123abc"}
+    parent = runs.parent(tags=git)
+    oldest = runs.candidate("v1.linear", 0.74, parent_id=parent, rmse=0.73, tags=git)
+    middle = runs.candidate("v2.linear", 0.78, parent_id=parent, rmse=0.55, tags=git)
+    runs.candidate("v2.xgboost", 0.60, parent_id=parent, status="FAILED", tags=git)
+    newest = runs.candidate("v3.xgboost", 0.70, parent_id=parent, tags=git)
+    runs.candidate("v1.xgboost", 0.65, parent_id=parent, status=None, tags=git)  # RUNNING
+
+    table = MlflowCandidateRunsDataset(EXPERIMENT).load()
+
+    assert table["run_id"].tolist() == [newest, middle, oldest]
+    assert parent not in table["run_id"].tolist()
+    assert set(RUN_COLUMNS.values()) <= set(table.columns)
+    assert {"rmse", "holdout_rmse", "holdout_mae", "n_holdout"} <= set(table.columns)
+    assert not any(c.startswith(("tags.", "metrics.")) for c in table.columns)
+    assert table["start_time"].is_monotonic_decreasing
+    row = table.set_index("run_id").loc[middle]
+    assert row["candidate"] == "v2.linear"
+    assert row["data_version"] == "v2"
+    assert row["model_type"] == "linear"
+    assert row["parent_run_id"] == parent
+    assert row["git_commit"] == "0123abc"
+    assert row["kedro_env"] == "test"
+    assert row["holdout_rmse"] == pytest.approx(0.78)
+    assert row["rmse"] == pytest.approx(0.55)
+
+
+def test_candidate_runs_load_without_the_git_commit_tag(runs):
+    # the hook tags git_commit only inside a git work tree
+    parent = runs.parent()
+    run_id = runs.candidate("v1.linear", 0.74, parent_id=parent)
+
+    table = MlflowCandidateRunsDataset(EXPERIMENT).load()
+
+    assert table["run_id"].tolist() == [run_id]
+    assert table["git_commit"].isna().all()
+    assert table.loc[0, "candidate"] == "v1.linear"
+
+
+def test_candidate_runs_of_an_empty_experiment_is_an_empty_table(experiment_id):
+    table = MlflowCandidateRunsDataset(EXPERIMENT).load()
+
+    assert table.empty
+    assert list(table.columns) == list(RUN_COLUMNS.values())
+    with pytest.raises(ValueError, match="common-holdout"):
+        build_leaderboard(table)  # the reporting pipeline then says what to run
+
+
+def test_candidate_runs_ignore_runs_without_a_candidate_tag(runs):
+    runs.parent()
+
+    table = MlflowCandidateRunsDataset(EXPERIMENT).load()
+
+    assert table.empty
+    assert list(table.columns) == list(RUN_COLUMNS.values())
+
+
+def test_candidate_runs_dataset_is_load_only(experiment_id):
+    with pytest.raises(DatasetError, match="load-only"):
+        MlflowCandidateRunsDataset(EXPERIMENT).save(pd.DataFrame())
+
+
+# -------------------------------------------------------------- MlflowChampionDataset
+
+
+def test_champion_of_an_empty_registry_is_empty(experiment_id):
+    assert MlflowChampionDataset(REGISTERED_MODEL).load() == {}
+
+
+def test_decision_not_to_promote_registers_nothing(runs, models):
+    run_id = runs.candidate("v1.linear", 0.7, parent_id=runs.parent(), model=models["v1.linear"])
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+
+    champion.save({"promote": False, "run_id": run_id, "candidate": "v1.linear"})
+
+    assert champion.load() == {}
+    assert mlflow.MlflowClient().search_registered_models() == []
+
+
+def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models):
+    run_id = runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+
+    champion.save(
+        {
+            "promote": True,
+            "run_id": run_id,
+            "candidate": "v1.linear",
+            "data_version": "v1",
+            "holdout_rmse": 0.74,
+        }
+    )
+
+    assert champion.load() == {
+        "name": REGISTERED_MODEL,
+        "version": 1,
+        "run_id": run_id,
+        "candidate": "v1.linear",
+        "data_version": "v1",
+        "holdout_rmse": 0.74,
+        "model_uri": f"models:/{REGISTERED_MODEL}@champion",
+    }
+    assert registered_versions() == [1]
+
+
+def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models):
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+    linear, xgboost = models["v1.linear"], models["v3.xgboost"]
+
+    # 1. first run: no champion yet -> the best candidate becomes version 1
+    parent = runs.parent()
+    first = runs.candidate("v1.linear", 0.74, parent_id=parent, model=linear)
+    runs.candidate("v2.linear", 0.78, parent_id=parent, rmse=0.50, model=linear)
+    decision = promote_best(champion)
+    assert decision["promote"] is True
+    assert champion.load()["version"] == 1
+    assert champion.load()["run_id"] == first
+
+    # 2. a better candidate -> version 2, the alias moves
+    better = runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=xgboost)
+    decision = promote_best(champion)
+    assert decision["promote"] is True
+    assert decision["current_version"] == 1
+    current = champion.load()
+    assert (current["version"], current["run_id"], current["holdout_rmse"]) == (2, better, 0.70)
+
+    # 3. the champion's candidate is re-run and gets worse; the best is now worse than
+    #    the champion -> the alias stays, no version is added
+    runs.candidate("v3.xgboost", 0.90, parent_id=runs.parent(), model=xgboost)
+    decision = promote_best(champion)
+    assert decision["promote"] is False
+    assert decision["candidate"] == "v1.linear"
+    assert (champion.load()["version"], champion.load()["run_id"]) == (2, better)
+
+    # 4. a candidate that exactly ties the champion -> the alias stays
+    tie = runs.candidate("v1.linear", 0.70, parent_id=runs.parent(), model=linear)
+    decision = promote_best(champion)
+    assert decision["run_id"] == tie
+    assert decision["promote"] is False
+    assert "tie" in decision["reason"]
+    assert (champion.load()["version"], champion.load()["run_id"]) == (2, better)
+    assert registered_versions() == [1, 2]
+
+
+def test_best_candidate_that_already_is_champion_adds_no_version(runs, models):
+    runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+    promote_best(champion)
+
+    decision = promote_best(champion)  # nothing new was trained
+
+    assert decision["promote"] is False
+    assert "already" in decision["reason"]
+    assert registered_versions() == [1]
+
+
+# ------------------------------------------------------------ serving the champion
+
+
+def test_champion_predicts_raw_columns_like_the_trained_model(
+    runs, models, unseen_rows, tmp_path, monkeypatch
+):
+    model = models["v3.xgboost"]  # engineers its own features from the raw columns
+    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=model)
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+    promote_best(champion)
+    model_uri = champion.load()["model_uri"]
+    expected = model.predict(unseen_rows)
+
+    predictions = np.asarray(mlflow.pyfunc.load_model(model_uri).predict(unseen_rows))
+
+    assert model_uri == f"models:/{REGISTERED_MODEL}@champion"
+    assert predictions.shape == (len(unseen_rows),)
+    assert np.isfinite(predictions).all()
+    np.testing.assert_allclose(predictions, expected, rtol=1e-6)
+
+    # the store and artifacts are found by absolute URI, not relative to the cwd
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    from_elsewhere = mlflow.pyfunc.load_model(model_uri).predict(unseen_rows)
+    np.testing.assert_allclose(np.asarray(from_elsewhere), expected, rtol=1e-6)
+
+
+def test_champion_rejects_rows_without_a_raw_column(runs, models, unseen_rows):
+    runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
+    champion = MlflowChampionDataset(REGISTERED_MODEL)
+    promote_best(champion)
+    served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
+
+    with pytest.raises(mlflow.exceptions.MlflowException, match="MedInc"):
+        served.predict(unseen_rows.drop(columns="MedInc"))
