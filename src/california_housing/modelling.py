@@ -112,11 +112,19 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, title: str) ->
     Returns:
         A matplotlib figure (not registered with pyplot).
     """
-    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    fig = Figure(figsize=(11, 4.8))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.11, top=0.86, wspace=0.22)
     scatter_ax, resid_ax = fig.subplots(1, 2)
     low = float(min(actual.min(), predicted.min()))
     high = float(max(actual.max(), predicted.max()))
-    scatter_ax.scatter(actual, predicted, s=4, alpha=0.3)
+    points = {
+        "linestyle": "none",
+        "marker": ".",
+        "markersize": 3,
+        "markeredgewidth": 0,
+        "alpha": 0.35,
+    }
+    scatter_ax.plot(actual, predicted, **points)
     scatter_ax.plot([low, high], [low, high], color="tab:red", linewidth=1, label="y = x")
     scatter_ax.set(
         xlabel="Actual MedHouseVal ($100k)",
@@ -125,7 +133,7 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, title: str) ->
     )
     scatter_ax.legend(loc="upper left")
     residuals = actual - predicted
-    resid_ax.scatter(predicted, residuals, s=4, alpha=0.3)
+    resid_ax.plot(predicted, residuals, **points)
     resid_ax.axhline(0.0, color="tab:red", linewidth=1)
     resid_ax.set(
         xlabel="Predicted MedHouseVal ($100k)",

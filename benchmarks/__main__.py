@@ -1,0 +1,229 @@
+"""``python -m benchmarks <target> [--repeat N]``: time a ``kedro run`` target, print JSON.
+
+Each target is one function in :data:`TARGETS` that takes the repeat count and returns
+the target's part of the result. Every target runs in a fresh copy of the project (see
+:func:`benchmarks.harness.project_copy`); the stages a pipeline reads from are run once
+first, untimed, and every timed run starts from the state they left. The JSON result goes
+to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import (
+    PROJECT,
+    PYTHON,
+    BenchmarkError,
+    Measurement,
+    log,
+    pipeline_exists,
+    project_copy,
+    restore_state,
+    run_kedro,
+    run_measured,
+    save_state,
+    summarise,
+)
+
+#: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
+PREREQUISITES: dict[str, tuple[str, ...]] = {
+    "data_science": ("data_processing",),
+    "tuning": ("data_processing",),
+    "reporting": ("data_processing", "data_science", "tuning"),
+}
+
+BARE_SCRIPT = Path(__file__).with_name("bare_data_science.py")
+SEARCH_SCRIPT = Path(__file__).with_name("tuning_search.py")
+
+
+def time_kedro(
+    args: Sequence[str], repeat: int, prerequisites: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Time ``kedro run <args>`` ``repeat`` times in one project copy.
+
+    Args:
+        args: Arguments after ``kedro run``.
+        repeat: Number of timed runs.
+        prerequisites: Pipelines run once first, untimed.
+
+    Returns:
+        ``{"kedro": ...}``, see :func:`benchmarks.harness.summarise`.
+    """
+    command = shlex.join(["kedro", "run", *args])
+    with project_copy() as root:
+        run_prerequisites(root, prerequisites)
+        runs = []
+        for i in range(repeat):
+            restore_state(root)
+            runs.append(run_kedro(root, args, f"kedro-{i}"))
+            log(f"[{i + 1}/{repeat}] {command}: {runs[-1].wall_seconds:.1f} s")
+    return {"kedro": summarise(runs, command)}
+
+
+def run_prerequisites(root: Path, stages: Sequence[str]) -> None:
+    """Run each stage once in the copy ``root``, then save the state every run starts from."""
+    for stage in stages:
+        log(f"prerequisite (untimed): kedro run --pipelines {stage}")
+        run_kedro(root, ["--pipelines", stage], f"prerequisite-{stage}")
+    save_state(root)
+
+
+def time_pipeline(name: str, repeat: int) -> dict[str, Any]:
+    """Time ``kedro run --pipelines <name>`` after its prerequisites."""
+    if not pipeline_exists(name):
+        raise BenchmarkError(f"Pipeline {name!r} does not exist (no pipelines/{name}/pipeline.py).")
+    return time_kedro(["--pipelines", name], repeat, PREREQUISITES.get(name, ()))
+
+
+def time_data_science(repeat: int) -> dict[str, Any]:
+    """Time the data_science pipeline against a bare script doing the same fits.
+
+    Kedro runs and bare runs alternate so that machine noise hits both alike. The bare
+    script (:mod:`benchmarks.bare_data_science`) loads and prepares the data itself, so its
+    whole-process wall is the fair counterpart of the ``kedro run`` wall.
+    """
+    args = ["--pipelines", "data_science"]
+    kedro_runs: list[Measurement] = []
+    bare_runs: list[Measurement] = []
+    rmse_gaps: list[float] = []
+    with project_copy() as root:
+        run_prerequisites(root, PREREQUISITES["data_science"])
+        for i in range(repeat):
+            restore_state(root)
+            kedro_runs.append(run_kedro(root, args, f"kedro-{i}"))
+            bare = [str(PYTHON), str(BARE_SCRIPT), str(root / "conf" / "base")]
+            bare_runs.append(run_measured(bare, root, f"bare-{i}"))
+            rmse_gaps.append(rmse_gap(root, json.loads(bare_runs[-1].stdout)["metrics"]))
+            log(
+                f"[{i + 1}/{repeat}] kedro {kedro_runs[-1].wall_seconds:.1f} s, "
+                f"bare {bare_runs[-1].wall_seconds:.1f} s"
+            )
+    fit_eval = [json.loads(run.stdout)["fit_eval_seconds"] for run in bare_runs]
+    ratios = [k.wall_seconds / b.wall_seconds for k, b in zip(kedro_runs, bare_runs, strict=True)]
+    return {
+        "kedro": summarise(kedro_runs, shlex.join(["kedro", "run", *args])),
+        "bare": summarise(bare_runs, "python benchmarks/bare_data_science.py conf/base")
+        | {
+            "fit_eval_seconds": [round(s, 3) for s in fit_eval],
+            "median_fit_eval_seconds": round(statistics.median(fit_eval), 3),
+            "max_abs_rmse_diff_vs_kedro": max(rmse_gaps),
+        },
+        "ratio_median": round(statistics.median(ratios), 3),
+    }
+
+
+def rmse_gap(root: Path, bare_metrics: dict[str, dict[str, float]]) -> float:
+    """Largest |RMSE difference| between the bare script and the last kedro run.
+
+    A sanity check that both fitted the same models: it should be 0 or close to it.
+    """
+    output = root / "data" / "07_model_output"
+    gaps = []
+    for candidate, scores in bare_metrics.items():
+        version, model = candidate.split(".")
+        kedro_metrics = json.loads((output / version / model / "metrics.json").read_text())
+        gaps.append(abs(kedro_metrics["rmse"] - scores["rmse"]))
+    return max(gaps)
+
+
+def time_tuning(repeat: int) -> dict[str, Any]:
+    """Time the tuning pipeline (search, refit, evaluation, MLflow logging)."""
+    return time_pipeline("tuning", repeat)
+
+
+def time_tuning_search(repeat: int) -> dict[str, Any]:
+    """Time the configured search against the same trials run sequentially, unpruned.
+
+    Both run :mod:`benchmarks.tuning_search` in fresh processes, alternating. The test
+    RMSE of the refit is printed for reporting only; no setting is chosen on it.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {"default": [], "sequential": []}
+    with project_copy() as root:
+        for i in range(repeat):
+            for mode, results in runs.items():
+                out = root / f"search-{mode}-{i}.json"
+                command = [
+                    str(PYTHON),
+                    str(SEARCH_SCRIPT),
+                    str(root / "conf" / "base"),
+                    mode,
+                    str(out),
+                ]
+                run_measured(command, root, f"search-{mode}-{i}")
+                results.append(json.loads(out.read_text()))
+                log(f"[{i + 1}/{repeat}] {mode}: {results[-1]}")
+
+    def median(mode: str, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[mode]), 5)
+
+    default_cv, sequential_cv = (
+        median("default", "best_cv_rmse"),
+        median("sequential", "best_cv_rmse"),
+    )
+    return {
+        "runs": runs,
+        "median_search_seconds": {mode: median(mode, "search_seconds") for mode in runs},
+        "median_best_cv_rmse": {"default": default_cv, "sequential": sequential_cv},
+        "cv_gap_percent": round(100 * (default_cv - sequential_cv) / sequential_cv, 3),
+        "median_refit_test_rmse": {mode: median(mode, "refit_test_rmse") for mode in runs},
+    }
+
+
+def time_test_env(repeat: int) -> dict[str, Any]:
+    """Time ``kedro run --env test`` (the whole default pipeline, test configuration)."""
+    if not (PROJECT / "conf" / "test").is_dir():
+        raise BenchmarkError("Environment 'test' does not exist (no conf/test/).")
+    return time_kedro(["--env", "test"], repeat)
+
+
+#: Target name -> function of the repeat count. A new target is one function and one entry.
+TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "data_processing": lambda repeat: time_pipeline("data_processing", repeat),
+    "data_science": time_data_science,
+    "tuning": time_tuning,
+    "tuning_search": time_tuning_search,
+    "reporting": lambda repeat: time_pipeline("reporting", repeat),
+    "default": lambda repeat: time_kedro([], repeat),
+    "test_env": time_test_env,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run one target, print its JSON result.
+
+    Returns:
+        The exit code: 0, or 1 if the benchmark failed (its JSON then has ``error``).
+    """
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("target", choices=sorted(TARGETS))
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs (default: 3)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    result: dict[str, Any] = {"target": args.target, "repeat": args.repeat}
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    try:
+        result |= TARGETS[args.target](args.repeat)
+    except BenchmarkError as exc:
+        result["error"] = str(exc)
+    print(json.dumps(result | {"machine": machine}, indent=2))
+    return 1 if "error" in result else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Running commands in a throw-away copy of the project and measuring them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = PROJECT / "src" / "california_housing"
+KEDRO = Path(sys.executable).with_name("kedro")  # the venv's kedro, next to its python
+PYTHON = Path(sys.executable)
+#: What runs write in a project copy (the Optuna study lives under data/).
+RUN_STATE = ("data", "mlflow.db", "mlartifacts")
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark cannot run or one of its commands failed."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One finished subprocess.
+
+    Attributes:
+        wall_seconds: From spawning the process to reaping it.
+        peak_rss_mb: Peak resident set size of the process (or of the largest
+            descendant it waited for), from ``wait4``'s ``ru_maxrss``.
+        stdout: What the process printed on stdout.
+    """
+
+    wall_seconds: float
+    peak_rss_mb: float
+    stdout: str
+
+
+def log(message: str) -> None:
+    """Print progress for humans on stderr (stdout carries the JSON result)."""
+    print(f"[benchmarks] {message}", file=sys.stderr, flush=True)
+
+
+def child_env() -> dict[str, str]:
+    """Environment of every measured command: telemetry off, data cache located."""
+    env = dict(os.environ)
+    env |= {
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    env.setdefault(
+        "SCIKIT_LEARN_DATA",
+        str((PROJECT / ".." / "shared" / "data" / "scikit_learn_data").resolve()),
+    )
+    return env
+
+
+def pipeline_exists(name: str) -> bool:
+    """Whether the project defines pipeline ``name`` (``pipelines/<name>/pipeline.py``)."""
+    return (PACKAGE_DIR / "pipelines" / name / "pipeline.py").is_file()
+
+
+@contextmanager
+def project_copy() -> Iterator[Path]:
+    """A temporary copy of the project: conf/, pyproject.toml, src/ and empty data layers.
+
+    ``src/`` is copied because Kedro requires it inside the project root and logged models
+    ship ``${project_root:}/src/california_housing`` as code. File times are kept, so the
+    copy's bytecode caches stay valid. The MLflow store is created before anything is
+    timed, so no run pays for the one-off database migration.
+
+    Yields:
+        The copy's root; removed on exit.
+    """
+    with tempfile.TemporaryDirectory(prefix="california-housing-bench-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(PROJECT / "conf", root / "conf")
+        shutil.copy2(PROJECT / "pyproject.toml", root)
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("*.egg-info"))
+        for layer in (PROJECT / "data").iterdir():
+            if layer.is_dir():
+                (root / "data" / layer.name).mkdir(parents=True)
+        # Same URI as conf/base/mlflow.yml resolves to in the copy.
+        init = "import mlflow,sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()"
+        run_measured([str(PYTHON), "-c", init, f"sqlite:///{root}/mlflow.db"], root, "mlflow-init")
+        yield root
+
+
+def save_state(root: Path) -> None:
+    """Keep a copy of the run state of ``root`` for :func:`restore_state`."""
+    for name in RUN_STATE:
+        _copy(root / name, root / ".saved-state" / name)
+
+
+def restore_state(root: Path) -> None:
+    """Put back the state saved by :func:`save_state`.
+
+    Every timed run starts from the same state: a rerun would otherwise resume the
+    Optuna study (finding its trials done), meet an existing champion, and so on.
+    """
+    for name in RUN_STATE:
+        target = root / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        _copy(root / ".saved-state" / name, target)
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    elif source.exists():
+        shutil.copy2(source, target)
+
+
+def run_measured(command: Sequence[str], cwd: Path, label: str) -> Measurement:
+    """Run ``command`` to completion and measure its wall time and peak RSS.
+
+    Args:
+        command: Program and arguments.
+        cwd: Working directory (a project copy); its ``logs/`` keeps the output.
+        label: Names the log files.
+
+    Returns:
+        The measurement.
+
+    Raises:
+        BenchmarkError: If the command exits non-zero, with the end of its stderr.
+    """
+    logs = cwd / "logs"
+    logs.mkdir(exist_ok=True)
+    out_path, err_path = logs / f"{label}.out", logs / f"{label}.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)  # rusage of this one child
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
+        raise BenchmarkError(f"`{shlex.join(command)}` exited with {process.returncode}:\n{tail}")
+    return Measurement(wall, usage.ru_maxrss / 1024, out_path.read_text())  # KiB on Linux
+
+
+def run_kedro(root: Path, args: Sequence[str], label: str) -> Measurement:
+    """``kedro run <args>`` in the project copy ``root``, measured."""
+    return run_measured([str(KEDRO), "run", *args], root, label)
+
+
+def summarise(runs: Sequence[Measurement], command: str) -> dict[str, Any]:
+    """Per-run walls and peaks, with their medians, as JSON-ready values."""
+    return {
+        "wall_seconds": [round(run.wall_seconds, 3) for run in runs],
+        "peak_rss_mb": [round(run.peak_rss_mb, 1) for run in runs],
+        "median_wall_seconds": round(statistics.median(r.wall_seconds for r in runs), 3),
+        "median_peak_rss_mb": round(statistics.median(r.peak_rss_mb for r in runs), 1),
+        "command": command,
+    }
