@@ -34,8 +34,10 @@ def small_raw(raw_frame):
     return raw_frame.head(200).copy()
 
 
-def run_project(project: Path, pipelines: list[str] | None = None, **kwargs) -> None:
-    """`kedro run --env test [--pipelines ...]` from inside ``project``.
+def run_project(
+    project: Path, pipelines: list[str] | None = None, env: str = "test", **kwargs
+) -> None:
+    """`kedro run --env <env> [--pipelines ...]` from inside ``project``.
 
     The working directory and MLflow's tracking URI are restored afterwards.
     """
@@ -43,7 +45,7 @@ def run_project(project: Path, pipelines: list[str] | None = None, **kwargs) -> 
     os.chdir(project)
     try:
         bootstrap_project(project)
-        with KedroSession.create(project_path=project, env="test", **kwargs) as session:
+        with KedroSession.create(project_path=project, env=env, **kwargs) as session:
             session.run(pipeline_names=pipelines)
     finally:
         os.chdir(previous_cwd)

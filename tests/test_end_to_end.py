@@ -181,3 +181,14 @@ def test_rerun_reproduces_every_metric_and_keeps_the_champion(project, client, r
     assert (
         client.get_model_version_by_alias(REGISTERED_MODEL, "champion").version == champion_before
     )
+
+
+def test_synthetic_environment_needs_no_data_and_is_kept_apart(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "no-cache-here"))
+    run_project(project, ["data_processing"], env="synthetic")
+    synthetic = project / "data/synthetic/05_model_input"
+    v3 = pd.read_parquet(_latest(synthetic / "v3", "model_input.parquet"))
+    assert v3.shape[1] == 13
+    assert 0 < len(v3) < 20_640
+    experiment = mlflow.MlflowClient().get_experiment_by_name("california-housing-SYNTHETIC")
+    assert experiment is not None
