@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,9 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
             direction=self._direction,
             load_if_exists=True,
         )
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():  # experimental since Optuna 2.9, still the way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         return study
 
     def save(self, data: Any) -> None:

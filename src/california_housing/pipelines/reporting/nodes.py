@@ -47,8 +47,8 @@ def build_leaderboard(
             this node wait for every candidate.
 
     Returns:
-        The leaderboard (best first, ``rank`` from 1) and the full history (every run,
-        newest first).
+        The leaderboard (best first, ``rank`` from 1) and the history (every run of
+        those candidates, newest first).
 
     Raises:
         ValueError: When no candidate run has holdout metrics.
