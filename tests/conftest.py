@@ -50,6 +50,9 @@ def run_project(
     finally:
         os.chdir(previous_cwd)
         mlflow.set_tracking_uri(previous_uri)
+        # kedro-mlflow set the run's experiment as MLflow's active one; other tests'
+        # stores do not have it (MLflow offers no public way to unset it)
+        mlflow.tracking.fluent._active_experiment_id = None
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,8 @@ class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
 class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     """The registered model's ``champion`` alias in the MLflow Model Registry.
 
-    ``load`` describes the current champion (empty dict when there is none). ``save``
+    ``load`` describes the current champion (empty dict when there is none), with the
+    model itself under ``model`` when ``load_model`` is set. ``save``
     takes a promotion decision (see ``reporting.nodes.decide_promotion``): when it says
     ``promote``, the candidate run's logged model is registered as a new version and the
     alias moves to it; otherwise nothing changes.
@@ -85,6 +86,8 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         self,
         registered_model_name: str,
         alias: str = "champion",
+        *,
+        load_model: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
@@ -92,18 +95,22 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         Args:
             registered_model_name: Name of the model in the registry.
             alias: The alias that marks the champion.
+            load_model: Whether ``load`` also loads the champion's model (the exact
+                version the alias pointed at, as an sklearn estimator).
             metadata: Kedro metadata; unused here.
         """
         self._name = registered_model_name
         self._alias = alias
+        self._load_model = load_model
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
         """Describe the current champion.
 
         Returns:
-            ``name``, ``version``, ``run_id``, ``candidate``, ``holdout_rmse`` and
-            ``model_uri`` of the version the alias points at, or ``{}``.
+            ``name``, ``version``, ``run_id``, ``candidate``, ``data_version``,
+            ``holdout_rmse`` (as recorded at promotion), ``model_uri`` and, with
+            ``load_model``, ``model``; or ``{}``.
         """
         import mlflow  # noqa: PLC0415
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
@@ -114,7 +121,7 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         except MlflowException:  # no such model, or no such alias yet
             return {}
         holdout = version.tags.get("holdout_rmse")
-        return {
+        champion = {
             "name": self._name,
             "version": int(version.version),
             "run_id": version.run_id,
@@ -123,6 +130,10 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             "holdout_rmse": float(holdout) if holdout is not None else None,
             "model_uri": f"models:/{self._name}@{self._alias}",
         }
+        if self._load_model:
+            uri = f"models:/{self._name}/{version.version}"
+            champion["model"] = mlflow.sklearn.load_model(uri)
+        return champion
 
     def save(self, data: dict[str, Any]) -> None:
         """Apply a promotion decision.

@@ -168,7 +168,8 @@ class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             if key.startswith("params_") and not _missing(value)
         ]
         metrics = []
-        if not _missing(trial.get("value")):
+        # a pruned trial's value is the running mean of the folds it finished: not a CV score
+        if trial["state"] == "COMPLETE" and not _missing(trial.get("value")):
             metrics.append(Metric(self._metric_name, float(trial["value"]), start or 0, 0))
         for key, value in json.loads(trial.get("intermediate_values") or "{}").items():
             metrics.append(

@@ -1,5 +1,4 @@
 import shutil
-from functools import reduce
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from kedro_datasets.pandas import ParquetDataset
 from california_housing import structure
 from california_housing.pipelines.data_processing import create_pipeline
 from california_housing.schema import RAW_FEATURES, TARGET, RawDataValidationError
+from tests.helpers import KeptMemoryDataset, parameter_datasets
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 RAW = "california_housing_raw"
@@ -26,13 +26,6 @@ V4 = """
 """
 
 
-class KeptMemoryDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot empty, so a test can read intermediate outputs."""
-
-    def _release(self):
-        pass
-
-
 @pytest.fixture
 def in_project(monkeypatch):
     """Run from the project root: create_pipeline() reads the versions from its conf."""
@@ -41,21 +34,12 @@ def in_project(monkeypatch):
     return REPO_ROOT
 
 
-def _parameter_inputs(pipeline, parameters):
-    """One MemoryDataset per ``params:a.b`` input, valued from the nested parameters."""
-    return {
-        name: MemoryDataset(reduce(dict.__getitem__, name.split(":", 1)[1].split("."), parameters))
-        for name in pipeline.inputs()
-        if name.startswith("params:")
-    }
-
-
 def _run(pipeline, raw, outputs):
     """Run ``pipeline`` on ``raw`` with the current project's parameters."""
     catalog = DataCatalog(
         {
             RAW: MemoryDataset(raw),
-            **_parameter_inputs(pipeline, structure.parameters()),
+            **parameter_datasets(pipeline, structure.parameters()),
             **outputs,
         }
     )

@@ -61,7 +61,6 @@ def domain_violations(rows: pd.DataFrame, filters: Mapping[str, Mapping[str, flo
 
 def score_rows(
     rows: pd.DataFrame,
-    model: Any,
     champion: Mapping[str, Any],
     versions: Mapping[str, Mapping[str, Any]],
 ) -> pd.DataFrame:
@@ -69,8 +68,8 @@ def score_rows(
 
     Args:
         rows: Output of :func:`validate_rows`.
-        model: The champion model (takes the 8 raw columns).
-        champion: The registry's champion (name, version, candidate, data_version).
+        champion: The registry's champion: its ``model`` (takes the 8 raw columns),
+            name, version, candidate and data version.
         versions: The ``versions`` parameters (the champion's filters are its domain).
 
     Returns:
@@ -89,7 +88,7 @@ def score_rows(
     violations = domain_violations(rows, version.get("filters") or {})
     return pd.DataFrame(
         {
-            f"predicted_{schema.TARGET}": model.predict(rows[schema.RAW_FEATURES]),
+            f"predicted_{schema.TARGET}": champion["model"].predict(rows[schema.RAW_FEATURES]),
             "out_of_domain": violations != "",
             "domain_violations": violations,
             "model_name": champion["name"],

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 score_rows,
-                ["inference_rows", "champion_model", "registered_champion", "params:versions"],
+                ["inference_rows", "registered_champion", "params:versions"],
                 "inference_predictions",
                 name="score_rows",
             ),

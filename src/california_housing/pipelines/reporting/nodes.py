@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from california_housing.modelling import regression_metrics
+from california_housing.schema import RAW_FEATURES, TARGET
+
 #: The metric that ranks candidates: RMSE on the rows every data version contains.
 RANKING_METRIC = "holdout_rmse"
 METRICS = ("rmse", "mae", "r2", "mape")
@@ -70,12 +73,42 @@ def build_leaderboard(
     return board.reindex(columns=LEADERBOARD_COLUMNS), history.reset_index(drop=True)
 
 
+def rescore_champion(
+    champion: Mapping[str, Any], validated_raw: pd.DataFrame, holdout_ids: pd.DataFrame
+) -> dict[str, Any]:
+    """Score the registry's champion on today's common holdout.
+
+    The RMSE recorded when the champion was promoted was measured on the holdout of that
+    day; a new or changed data version changes the holdout. Re-scoring the champion on
+    the same rows as the candidates keeps the promotion gate fair.
+
+    Args:
+        champion: The registry's champion with its ``model`` (empty when none).
+        validated_raw: The validated raw rows (index ``row_id``).
+        holdout_ids: The common holdout's ``row_id`` column.
+
+    Returns:
+        The champion's description (without the model), ``holdout_rmse`` re-measured and
+        the recorded value kept as ``recorded_holdout_rmse``; ``{}`` when there is none.
+    """
+    if not champion:
+        return {}
+    rows = validated_raw.loc[holdout_ids["row_id"]]
+    predicted = champion["model"].predict(rows[RAW_FEATURES])
+    description = {k: v for k, v in champion.items() if k != "model"}
+    return description | {
+        "holdout_rmse": regression_metrics(rows[TARGET], predicted)["rmse"],
+        "recorded_holdout_rmse": champion.get("holdout_rmse"),
+    }
+
+
 def decide_promotion(leaderboard: pd.DataFrame, current: Mapping[str, Any]) -> dict[str, Any]:
     """The promotion gate: the best candidate replaces the champion only if it is better.
 
     Args:
         leaderboard: Output of :func:`build_leaderboard` (best first).
-        current: The registry's current champion (empty when there is none).
+        current: The registry's current champion, scored on the same common holdout
+            (:func:`rescore_champion`); empty when there is none.
 
     Returns:
         The decision: ``promote``, the best candidate's ``candidate``, ``run_id``,
@@ -91,6 +124,7 @@ def decide_promotion(leaderboard: pd.DataFrame, current: Mapping[str, Any]) -> d
         "current_version": current.get("version"),
         "current_candidate": current.get("candidate"),
         "current_holdout_rmse": current.get("holdout_rmse"),
+        "current_recorded_holdout_rmse": current.get("recorded_holdout_rmse"),
     }
     current_rmse = current.get("holdout_rmse")
     if not current:
@@ -236,6 +270,16 @@ def write_report(
             f"**Not promoted**: {decision['reason']}. The alias `champion` stays on version "
             f"{champion.get('version')} (`{champion.get('candidate')}`, "
             f"run `{champion.get('run_id')}`)."
+        )
+    if (
+        decision.get("current_version") is not None
+        and decision.get("current_holdout_rmse") is not None
+    ):
+        recorded = decision.get("current_recorded_holdout_rmse")
+        promotion += (
+            f" The previous champion (version {decision['current_version']}) was re-scored on "
+            f"today's common holdout: RMSE {decision['current_holdout_rmse']:.4f}"
+            + (f" (recorded at its promotion: {recorded:.4f})." if recorded is not None else ".")
         )
     return f"""# California Housing: model report
 

@@ -8,6 +8,7 @@ from california_housing.pipelines.reporting.nodes import (
     decide_promotion,
     leaderboard_markdown,
     plot_comparisons,
+    rescore_champion,
     write_report,
 )
 
@@ -54,8 +55,14 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 name="plot_comparisons",
             ),
             Node(
+                rescore_champion,
+                ["registered_champion", "validated_raw", "common_holdout_ids"],
+                "current_champion",
+                name="rescore_champion",
+            ),
+            Node(
                 decide_promotion,
-                ["leaderboard", "registered_champion"],
+                ["leaderboard", "current_champion"],
                 "promotion_decision",
                 name="decide_promotion",
             ),

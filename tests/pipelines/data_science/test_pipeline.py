@@ -1,0 +1,88 @@
+import math
+from pathlib import Path
+
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+from matplotlib.figure import Figure
+from sklearn.pipeline import Pipeline as SklearnPipeline
+
+from california_housing import structure
+from california_housing.pipelines.data_science import create_pipeline
+from california_housing.schema import RAW_FEATURES
+from tests.helpers import KeptMemoryDataset, parameter_datasets, real_splits
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CANDIDATE = "v3.linear"
+METRICS = {"rmse", "mae", "r2", "mape"}
+
+
+@pytest.fixture
+def in_project(monkeypatch):
+    """Run from the project root: create_pipeline() reads versions and models from its conf."""
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    return REPO_ROOT
+
+
+def test_every_version_and_model_is_a_candidate_namespace(in_project):
+    parameters = structure.parameters()
+
+    pipeline = create_pipeline()
+
+    assert {node.namespace for node in pipeline.nodes} == {
+        f"{version}.{model}" for version in parameters["versions"] for model in parameters["models"]
+    }
+
+
+def test_one_candidate_runs_on_an_in_memory_catalog(in_project, raw_frame):
+    parameters = structure.parameters()
+    splits, holdout_ids = real_splits(raw_frame, parameters)
+    train, test = splits["v3"]
+    pipeline = create_pipeline().only_nodes_with_namespaces([CANDIDATE])
+    catalog = DataCatalog(
+        {
+            "v3.train": MemoryDataset(train),
+            "v3.test": MemoryDataset(test),
+            "common_holdout_ids": MemoryDataset(holdout_ids),
+            **parameter_datasets(pipeline, parameters),
+            **{name: KeptMemoryDataset() for name in pipeline.all_outputs()},
+        }
+    )
+    assert pipeline.inputs() == {
+        "v3.train",
+        "v3.test",
+        "common_holdout_ids",
+        "params:models.linear",
+        "params:versions.v3",
+        "params:seed",
+    }
+
+    SequentialRunner().run(pipeline, catalog)
+
+    assert {node.name for node in pipeline.nodes} == {
+        f"{CANDIDATE}.{name}"
+        for name in ("fit_model", "predict_test", "evaluate_model", "plot_predictions")
+    }
+    metrics = catalog.load(f"{CANDIDATE}.metrics")
+    assert set(metrics) == {
+        *METRICS,
+        *(f"holdout_{name}" for name in METRICS),
+        "n_test",
+        "n_holdout",
+        "train_seconds",
+    }
+    assert math.isfinite(metrics["rmse"])
+    assert 0.3 < metrics["rmse"] < 1.0  # linear regression on v3: about 0.6
+    assert math.isfinite(metrics["holdout_rmse"])
+    assert metrics["n_test"] == len(test)
+    assert metrics["n_holdout"] == len(holdout_ids)
+    assert catalog.load(f"{CANDIDATE}.mlflow_metrics")["rmse"] == {
+        "value": metrics["rmse"],
+        "step": 0,
+    }
+    regressor = catalog.load(f"{CANDIDATE}.regressor")
+    assert isinstance(regressor, SklearnPipeline)
+    assert list(regressor.feature_names_in_) == RAW_FEATURES
+    assert list(catalog.load(f"{CANDIDATE}.predictions").index) == list(test.index)
+    assert isinstance(catalog.load(f"{CANDIDATE}.predictions_plot"), Figure)
