@@ -81,7 +81,7 @@ def main(conf_base: Path) -> dict[str, Any]:
         name: nodes.split_version(nodes.build_version(validated, spec), split)
         for name, spec in versions.items()
     }
-    holdout = nodes.common_holdout(*(test for _, test in splits.values()))
+    holdout = nodes.common_holdout(validated, split, versions)
     holdout_ids = pd.Index(holdout[nodes.ROW_ID])
 
     started = time.perf_counter()

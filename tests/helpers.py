@@ -56,4 +56,4 @@ def real_splits(
         name: split_version(build_version(validated, spec), assignment)
         for name, spec in parameters["versions"].items()
     }
-    return splits, common_holdout(*(test for _, test in splits.values()))
+    return splits, common_holdout(validated, assignment, parameters["versions"])

@@ -131,7 +131,7 @@ class CandidateRunsHook:
         tags = {
             "kedro_env": str(self._env or run_params.get("env") or "local"),
             "kedro_pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
-            "kedro_session_id": str(run_params.get("session_id", "")),
+            "kedro_session_id": str(run_params.get("run_id", "")),  # also the save version
         }
         commit = git_commit(self._project_path)
         if commit is not None:
@@ -158,8 +158,11 @@ class CandidateRunsHook:
             mlflow.end_run()  # should not happen; keep the stack one level deep
         mlflow.start_run(run_id=child, nested=True)
         self._pending[node.name] = set(node.outputs)
+        own_outputs = f"{node.namespace}."  # the candidate's own results are no inputs
         for name, data in inputs.items():
-            if isinstance(data, pd.DataFrame) and (child, name) not in self._logged_inputs:
+            if name.startswith(own_outputs) or not isinstance(data, pd.DataFrame):
+                continue
+            if (child, name) not in self._logged_inputs:
                 self._log_input(mlflow, name, data)
                 self._logged_inputs.add((child, name))
         if not node.outputs:

@@ -88,10 +88,18 @@ def validate(frame: pd.DataFrame, *, with_target: bool = True) -> pd.DataFrame:
     try:
         return raw_schema(with_target=with_target).validate(frame.copy(), lazy=True)
     except SchemaErrors as exc:
-        raise RawDataValidationError(_summarise(exc.failure_cases)) from None
+        what, fix = (
+            (
+                "Raw California Housing data",
+                "fix the source data (or point SCIKIT_LEARN_DATA at an intact cache)",
+            )
+            if with_target
+            else ("Rows to score", "fix or drop these rows in the input file")
+        )
+        raise RawDataValidationError(_summarise(exc.failure_cases, what, fix)) from None
 
 
-def _summarise(failures: pd.DataFrame) -> str:
+def _summarise(failures: pd.DataFrame, what: str, fix: str) -> str:
     # pandera reports frame-level failures under the schema's name: name the missing
     # column itself, and "<frame>" for checks on the whole frame (at least one row).
     frame_level = failures["schema_context"].eq("DataFrameSchema")
@@ -107,8 +115,7 @@ def _summarise(failures: pd.DataFrame) -> str:
             f"  - column {column!r}: check {check} failed ({len(group)} x; e.g. {examples})"
         )
     return (
-        f"Raw California Housing data failed validation ({len(lines)} problem(s)):\n"
+        f"{what} failed validation ({len(lines)} problem(s)):\n"
         + "\n".join(lines)
-        + "\nFix the source data (or point SCIKIT_LEARN_DATA at an intact cache); "
-        "nothing downstream was written."
+        + f"\nTo go on, {fix}; nothing downstream was written."
     )

@@ -36,6 +36,7 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
         direction: str = "minimize",
         heartbeat_interval: int | None = 10,
         grace_period: int | None = 60,
+        credentials: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
@@ -48,9 +49,11 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
             heartbeat_interval: Seconds between a running trial's heartbeats; a trial
                 whose worker died is marked FAIL once ``grace_period`` passes without one.
             grace_period: See ``heartbeat_interval``.
+            credentials: Kedro credentials; their ``url`` (e.g. a PostgreSQL URL with its
+                password, kept in ``conf/local/credentials.yml``) replaces ``storage``.
             metadata: Kedro metadata; unused here.
         """
-        self._storage = storage
+        self._storage = (credentials or {}).get("url", storage)
         self._study_name = study_name
         self._direction = direction
         self._heartbeat_interval = heartbeat_interval
@@ -92,7 +95,8 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
         raise DatasetError("OptunaStudyDataset is load-only: trials are stored as they run.")
 
     def _describe(self) -> dict[str, Any]:
-        return {"storage": self._storage, "study_name": self._study_name}
+        storage = self._storage.split("@")[-1]  # no password in logs
+        return {"storage": storage, "study_name": self._study_name}
 
 
 class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):

@@ -177,29 +177,26 @@ def test_rows_without_an_assignment_are_rejected(built, split):
 # ----------------------------------------------------------------------- common_holdout
 
 
-def test_common_holdout_is_the_sorted_intersection():
-    tests = [pd.DataFrame(index=pd.Index(ids, name=ROW_ID)) for ids in ([3, 0, 1, 2], [5, 3, 1])]
-
-    holdout = common_holdout(*tests, pd.DataFrame(index=pd.Index([1, 3, 4], name=ROW_ID)))
-
-    pd.testing.assert_frame_equal(holdout, pd.DataFrame({ROW_ID: [1, 3]}))
-
-
-def test_common_holdout_of_the_real_versions(built, split):
+def test_common_holdout_is_the_sorted_intersection_of_the_versions_test_splits(
+    validated, split, built, versions
+):
     tests = [split_version(frame, split)[1] for frame in built.values()]
 
-    holdout = common_holdout(*tests)
+    holdout = common_holdout(validated, split, versions)
 
     expected = tests[0].index.intersection(tests[1].index).intersection(tests[2].index)
     assert holdout[ROW_ID].tolist() == sorted(expected)
     assert len(holdout) == 1_820  # v2's and v3's test rows, fixed by seed 42
 
 
-def test_common_holdout_rejects_disjoint_tests():
-    tests = [pd.DataFrame(index=pd.Index(ids, name=ROW_ID)) for ids in ([0, 1], [2, 3])]
+def test_common_holdout_rejects_versions_that_share_no_test_rows(validated, split):
+    versions = {
+        "cheap": {"filters": {"MedHouseVal": {"lt": 1.0}}},
+        "dear": {"filters": {"MedHouseVal": {"gt": 3.0}}},
+    }
 
     with pytest.raises(ValueError, match="share no test rows"):
-        common_holdout(*tests)
+        common_holdout(validated, split, versions)
 
 
 # ------------------------------------------------------------------------- no mutation
@@ -218,7 +215,7 @@ def test_nodes_do_not_mutate_their_inputs(small_raw, versions):
     model_input_before = model_input.copy(deep=True)
     _, test = split_version(model_input, split)
     test_before = test.copy(deep=True)
-    common_holdout(test, test)
+    common_holdout(validated, split, {"v3": spec})
 
     pd.testing.assert_frame_equal(small_raw, raw_before)
     pd.testing.assert_frame_equal(validated, validated_before)

@@ -174,15 +174,16 @@ def test_evaluate_predictions_leaves_its_inputs_unchanged(test_rows, holdout_ids
 # ---------------------------------------------------------------------- plot_predictions
 
 
-def test_plot_predictions_returns_a_titled_figure_outside_pyplot(test_rows, holdout_ids):
+def test_plot_predictions_returns_a_titled_figure_outside_pyplot(train, test_rows, holdout_ids):
+    model, _ = fit_model(train, LINEAR, V3, seed=42)
     predictions = _perfect_on_holdout_only(test_rows, holdout_ids)
     before = predictions.copy()
     open_before = plt.get_fignums()
 
-    figure = plot_predictions(predictions, LINEAR, V3)
+    figure = plot_predictions(predictions, model)
 
     assert isinstance(figure, Figure)
     assert len(figure.axes) == 2
-    assert figure.get_suptitle() == f"LinearRegression - {V3['description']} - test split"
+    assert figure.get_suptitle() == f"LinearRegression: test split ({len(test_rows):,} rows)"
     assert plt.get_fignums() == open_before
     pd.testing.assert_frame_equal(predictions, before)

@@ -123,21 +123,27 @@ def split_version(
     return model_input.loc[side == "train"], model_input.loc[side == "test"]
 
 
-def common_holdout(*tests: pd.DataFrame) -> pd.DataFrame:
+def common_holdout(
+    validated: pd.DataFrame, split: pd.DataFrame, versions: Mapping[str, Mapping[str, Any]]
+) -> pd.DataFrame:
     """Test rows that every data version contains: the fair ground for comparisons.
 
     Filtered versions have easier test sets, so candidates of different versions are
-    compared on these rows only.
+    compared on these rows only: the shared test rows that pass every version's filters
+    (features add columns, never drop rows), i.e. the intersection of the versions' test
+    splits.
 
     Args:
-        *tests: Each version's test split (index ``row_id``).
+        validated: The validated raw frame (index ``row_id``).
+        split: The shared assignment from :func:`assign_split`.
+        versions: The ``versions`` parameters.
 
     Returns:
         A one-column frame of the shared ``row_id`` values, sorted.
     """
-    ids = tests[0].index
-    for test in tests[1:]:
-        ids = ids.intersection(test.index)
-    if ids.empty:
+    keep = split["split"].reindex(validated.index) == "test"
+    for version in versions.values():
+        keep &= _row_mask(validated, version.get("filters") or {})
+    if not keep.any():
         raise ValueError("The data versions share no test rows; loosen a version's filters.")
-    return pd.DataFrame({ROW_ID: ids.sort_values().to_numpy()})
+    return pd.DataFrame({ROW_ID: validated.index[keep].sort_values().to_numpy()})

@@ -49,7 +49,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 common_holdout,
-                [f"{version}.test" for version in versions],
+                ["validated_raw", "split_assignment", "params:versions"],
                 "common_holdout_ids",
                 name="find_common_holdout",
             ),

@@ -93,21 +93,17 @@ def evaluate_predictions(
     return metrics, {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 
-def plot_predictions(
-    predictions: pd.DataFrame, model: Mapping[str, Any], version: Mapping[str, Any]
-) -> Figure:
+def plot_predictions(predictions: pd.DataFrame, model: Pipeline) -> Figure:
     """Draw the candidate's figure: actual vs predicted, residuals vs predicted.
 
     Args:
         predictions: Output of :func:`predict_test`.
-        model: The model's configuration entry (its class names the figure).
-        version: The version's configuration entry (its description names the figure).
+        model: The fitted model (its final estimator names the figure).
 
     Returns:
         The figure.
     """
-    estimator = str(model.get("class", "")).rpartition(".")[2]
-    title = f"{estimator} - {version.get('description', '')} - test split"
+    title = f"{type(model[-1]).__name__}: test split ({len(predictions):,} rows)"
     return predictions_figure(
         predictions["actual"].to_numpy(), predictions["predicted"].to_numpy(), title
     )

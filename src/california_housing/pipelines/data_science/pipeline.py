@@ -30,7 +30,7 @@ def evaluation_template() -> Pipeline:
             ),
             Node(
                 plot_predictions,
-                ["predictions", "params:model", "params:version"],
+                ["predictions", "regressor"],
                 "predictions_plot",
                 name="plot_predictions",
             ),
