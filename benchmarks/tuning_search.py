@@ -1,8 +1,8 @@
 """The tuning search alone, as configured, against the same search run naively.
 
-``python benchmarks/tuning_search.py <conf/base> <mode> <out.json>`` builds the real v3
-train/test split with the project's own functions, then runs the project's
-``tune_hyperparameters`` on a fresh in-memory study:
+``python benchmarks/tuning_search.py <conf/base> <mode> <out.json> [<search space>]``
+builds the real v3 train/test split with the project's own functions, then runs the
+project's ``tune_hyperparameters`` on a fresh in-memory study:
 
 - ``default``: the configuration in ``parameters_tuning.yml`` (parallel trials, pruning);
 - ``sequential``: the same sampler, space and trial count, one trial at a time, no pruner.
@@ -34,11 +34,13 @@ from california_housing.pipelines.tuning.nodes import tune_hyperparameters, tune
 from california_housing.schema import RAW_FEATURES, TARGET
 
 
-def main(conf: Path, mode: str, out: Path) -> None:
+def main(conf: Path, mode: str, out: Path, space: str | None = None) -> None:
     params = {}
     for name in ("data_processing", "data_science", "tuning"):
         params |= yaml.safe_load((conf / f"parameters_{name}.yml").read_text())
     tuning = dict(params["tuning"])
+    if space is not None:
+        tuning["search_space"] = space
     if mode == "sequential":
         tuning |= {"n_jobs": 1, "pruner": {"type": "NopPruner"}}
     version_name = tuning["versions"][0]
@@ -61,6 +63,7 @@ def main(conf: Path, mode: str, out: Path) -> None:
     result = {
         "mode": mode,
         "version": version_name,
+        "search_space": tuning["search_space"],
         "train_rows": len(train),
         "search_seconds": round(search_seconds, 2),
         "best_cv_rmse": round(best["cv_rmse"], 5),
@@ -71,4 +74,4 @@ def main(conf: Path, mode: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
+    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), *sys.argv[4:5])

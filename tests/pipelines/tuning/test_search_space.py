@@ -115,7 +115,8 @@ def test_fingerprint_is_stable_and_sensitive():
 def test_search_settings_of_the_configured_tuning():
     settings = search_settings(BASE_MODEL, TUNING)
 
-    assert settings["space"] == parse_search_space(SEED_SPACE)
+    chosen = TUNING["search_spaces"][TUNING["search_space"]]
+    assert settings["space"] == parse_search_space(chosen)
     assert settings["fixed_params"] == {**BASE_MODEL["params"], **TUNING["fixed_params"]}
     assert settings["fixed_params"]["n_jobs"] == 1  # tuning.fixed_params wins
     assert {k: settings[k] for k in ("n_trials", "cv_folds", "n_jobs", "seed")} == {
@@ -126,7 +127,10 @@ def test_search_settings_of_the_configured_tuning():
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        ({"search_space": "nope"}, r"tuning.search_space 'nope' is not one of .*\['seed'\]"),
+        (
+            {"search_space": "nope"},
+            r"tuning.search_space 'nope' is not one of .*\['focused', 'seed'\]",
+        ),
         ({"cv_folds": 1}, "tuning.cv_folds must be at least 2, got 1"),
         ({"cv_folds": 0}, "tuning.cv_folds must be a positive integer, got 0"),
         ({"n_trials": 0}, "tuning.n_trials must be a positive integer, got 0"),
