@@ -48,6 +48,40 @@ def _candidate_template() -> Pipeline:
     return Pipeline([fit]) + evaluation_template()
 
 
+def candidate(
+    template: Pipeline, version: str, name: str, model: str, extra_params: tuple[str, ...] = ()
+) -> Pipeline:
+    """Instantiate a candidate template as ``{version}.{name}``.
+
+    Args:
+        template: The candidate's nodes (reading ``train``, ``test``, ``common_holdout_ids``).
+        version: The data version it trains on.
+        name: The candidate's model name (``xgboost``, ``xgboost_tuned``...).
+        model: The entry of ``models`` it starts from.
+        extra_params: Further top-level parameters it reads, un-namespaced.
+
+    Returns:
+        The namespaced candidate, tagged ``candidate`` (one MLflow child run), its
+        version and its name.
+    """
+    return Pipeline(
+        template,
+        namespace=f"{version}.{name}",
+        inputs={
+            "train": f"{version}.train",
+            "test": f"{version}.test",
+            "common_holdout_ids": "common_holdout_ids",
+        },
+        parameters={
+            "params:model": f"params:models.{model}",
+            "params:version": f"params:versions.{version}",
+            "params:seed": "params:seed",
+        }
+        | {f"params:{p}": f"params:{p}" for p in extra_params},
+        tags=[CANDIDATE_TAG, version, name],
+    )
+
+
 def create_pipeline(**kwargs: object) -> Pipeline:
     """Train every model of the zoo on every data version.
 
@@ -59,21 +93,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     """
     return sum(
         (
-            Pipeline(
-                _candidate_template(),
-                namespace=f"{version}.{model}",
-                inputs={
-                    "train": f"{version}.train",
-                    "test": f"{version}.test",
-                    "common_holdout_ids": "common_holdout_ids",
-                },
-                parameters={
-                    "params:model": f"params:models.{model}",
-                    "params:version": f"params:versions.{version}",
-                    "params:seed": "params:seed",
-                },
-                tags=[CANDIDATE_TAG, version, model],
-            )
+            candidate(_candidate_template(), version, model, model)
             for version in structure.versions()
             for model in structure.models()
         ),

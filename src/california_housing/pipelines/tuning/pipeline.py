@@ -3,9 +3,8 @@
 from kedro.pipeline import Node, Pipeline
 
 from california_housing import structure
-from california_housing.hooks import CANDIDATE_TAG
 from california_housing.pipelines.data_science.nodes import fit_model
-from california_housing.pipelines.data_science.pipeline import evaluation_template
+from california_housing.pipelines.data_science.pipeline import candidate, evaluation_template
 from california_housing.pipelines.tuning.nodes import (
     plot_study,
     tune_hyperparameters,
@@ -59,23 +58,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     base = structure.tuned_model()
     return sum(
         (
-            Pipeline(
+            candidate(
                 _tuned_candidate(),
-                namespace=f"{version}.{base}_tuned",
-                inputs={
-                    "train": f"{version}.train",
-                    "test": f"{version}.test",
-                    "common_holdout_ids": "common_holdout_ids",
-                },
-                parameters={
-                    "params:model": f"params:models.{base}",
-                    "params:version": f"params:versions.{version}",
-                    "params:tuning": "params:tuning",
-                    "params:tuning.seed": "params:tuning.seed",
-                    "params:seed": "params:seed",
-                },
-                tags=[CANDIDATE_TAG, version, f"{base}_tuned", "tuning"],
-            )
+                version,
+                f"{base}_tuned",
+                base,
+                extra_params=("tuning", "tuning.seed"),
+            ).tag("tuning")
             for version in structure.tuned_versions()
         ),
         Pipeline([]),
