@@ -104,10 +104,18 @@ def test_one_child_run_per_candidate_with_everything_a_user_compares(runs, clien
 
 
 def test_logged_models_have_signature_example_and_predict_raw_rows(
-    runs, raw_frame, tmp_path, monkeypatch
+    runs, raw_frame, project, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # outside the project
     run = _candidate_runs(runs)["v3.random_forest"]
+    # logged (in the background worker) to the candidate's run and experiment
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+        output_format="list",
+    )
+    assert [model.name for model in logged] == ["model"]
+    assert not (project / "mlruns").exists()  # nothing went to MLflow's default store
     info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
     assert info.signature is not None
     assert [c.name for c in info.signature.inputs.inputs] == RAW_FEATURES

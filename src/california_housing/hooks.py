@@ -10,6 +10,12 @@ its child (nested under the parent) before it runs, so everything kedro-mlflow l
 that node (its ``params:`` inputs, and the kedro-mlflow datasets it saves) goes to the
 child; the child is closed once the node's last output is saved (outputs are saved after
 ``after_node_run``). Requires ``tracking.run.nested: false`` in ``mlflow.yml``.
+
+Datasets wrapped in ``BackgroundMlflowDataset`` (models, figures, metrics) are saved by a
+background process (``datasets/background.py``) into the run that was active at save
+time. This hook starts that worker with the pipeline, waits for it before a node outside
+the candidates loads anything (reporting reads the candidates' runs), and before the
+runs are closed.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any
 
 import pandas as pd
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractVersionedDataset, MemoryDataset
+from kedro.io import AbstractVersionedDataset, CachedDataset, MemoryDataset
 from kedro.pipeline import Node, Pipeline
+
+from california_housing.datasets import background
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,42 @@ def candidate_namespaces(pipeline: Pipeline) -> list[str]:
     )
 
 
+def background_configs(catalog_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The datasets that ``BackgroundMlflowDataset`` entries of a catalog wrap.
+
+    Args:
+        catalog_config: The catalog configuration (entries and patterns).
+
+    Returns:
+        One configuration per type of wrapped dataset, for the worker's warm-up.
+    """
+    configs: dict[str, dict[str, Any]] = {}
+    for value in catalog_config.values():
+        entry = value
+        while isinstance(entry, dict) and not _is_background(entry):
+            entry = entry.get("dataset")  # look inside CachedDataset and the like
+        if isinstance(entry, dict) and isinstance(entry.get("dataset"), dict):
+            configs.setdefault(str(entry["dataset"].get("type")), entry["dataset"])
+    return list(configs.values())
+
+
+def _is_background(entry: dict[str, Any]) -> bool:
+    return str(entry.get("type", "")).endswith("BackgroundMlflowDataset")
+
+
+def _unwrap(dataset: Any) -> Any:
+    """What a ``CachedDataset`` saves to (the dataset itself otherwise)."""
+    return dataset._dataset if isinstance(dataset, CachedDataset) else dataset
+
+
+def saves_in_background(pipeline: Pipeline, catalog: Any) -> bool:
+    """Whether any dataset of ``pipeline`` is a ``BackgroundMlflowDataset``."""
+    for name in pipeline.datasets():
+        if isinstance(_unwrap(catalog.get(name)), background.BackgroundMlflowDataset):
+            return True
+    return False
+
+
 class CandidateRunsHook:
     """Open one MLflow child run per candidate under kedro-mlflow's run."""
 
@@ -87,11 +131,20 @@ class CandidateRunsHook:
         self._datasets: dict[str, Any] = {}
         self._catalog: Any = None
 
-    @hook_impl
+    @hook_impl(trylast=True)  # after kedro-mlflow has set the tracking URI
     def after_context_created(self, context: Any) -> None:
-        """Remember the environment and project path for the run tags."""
+        """Remember the environment and project path; start the background worker.
+
+        The worker starts here, not with the pipeline, so that its imports run on the
+        core Kedro's own start-up leaves idle.
+        """
         self._env = context.env
         self._project_path = Path(context.project_path)
+        configs = background_configs(context.config_loader["catalog"])
+        if configs:
+            import mlflow  # noqa: PLC0415
+
+            background.start_worker(mlflow.get_tracking_uri(), configs)
 
     @hook_impl(trylast=True)  # after kedro-mlflow has opened the parent run
     def before_pipeline_run(
@@ -126,6 +179,8 @@ class CandidateRunsHook:
         logger.info(
             "MLflow: %d candidate run(s) under run %s", len(self._children), self._parent_id
         )
+        if background.active_worker() is not None and not saves_in_background(pipeline, catalog):
+            background.stop_worker()  # nothing for it to do in this run
 
     def _common_tags(self, run_params: dict[str, Any]) -> dict[str, str]:
         tags = {
@@ -145,73 +200,150 @@ class CandidateRunsHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow logs the node's parameters
     def before_node_run(self, node: Node, inputs: dict[str, Any]) -> None:
-        """Re-open the candidate's child run and record its input datasets."""
+        """Point the node's tracking at its candidate's run; record its input datasets.
+
+        Background saves are bound to the child run by id. The child is made MLflow's
+        active run (re-opened, nested under the parent) only for nodes that log through
+        it: nodes with ``params:`` inputs (kedro-mlflow logs them) and nodes with
+        kedro-mlflow outputs that save inline. Re-opening a run costs database round
+        trips, so the other nodes skip it.
+        """
         child = self._children.get(node.namespace or "")
         if child is None or CANDIDATE_TAG not in node.tags:
             return
         import mlflow  # noqa: PLC0415
 
-        active = mlflow.active_run()
-        if active is None:  # a fresh thread (ThreadRunner): re-attach the parent first
-            mlflow.start_run(run_id=self._parent_id)
-        elif active.info.run_id == child:
-            mlflow.end_run()  # should not happen; keep the stack one level deep
-        mlflow.start_run(run_id=child, nested=True)
-        self._pending[node.name] = set(node.outputs)
+        background.bind_run(child)
+        activate = self._logs_through_active_run(node)
+        if activate:
+            active = mlflow.active_run()
+            if active is None:  # a fresh thread (ThreadRunner): re-attach the parent first
+                mlflow.start_run(run_id=self._parent_id)
+            elif active.info.run_id == child:
+                mlflow.end_run()  # should not happen; keep the stack one level deep
+            mlflow.start_run(run_id=child, nested=True)
+        self._pending[node.name] = (set(node.outputs), activate)
+        self._log_inputs(mlflow, child, node, inputs)
+        if not node.outputs:
+            self._node_done(node.name)
+
+    def _logs_through_active_run(self, node: Node) -> bool:
+        """Whether kedro-mlflow logs anything of ``node`` to the active run."""
+        if any(name.startswith("params:") or name == "parameters" for name in node.inputs):
+            return True
+        for name in node.outputs:
+            dataset = _unwrap(self._catalog.get(name)) if self._catalog is not None else None
+            if type(dataset).__module__.startswith("kedro_mlflow."):
+                return True
+        return False
+
+    def _log_inputs(self, mlflow: Any, child: str, node: Node, inputs: dict[str, Any]) -> None:
+        """Record the node's persisted inputs (name, digest, rows, exact file) in ``child``."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag  # noqa: PLC0415
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT  # noqa: PLC0415
+
         own_outputs = f"{node.namespace}."  # the candidate's own results are no inputs
+        logged = []
         for name, data in inputs.items():
             if name.startswith(own_outputs) or not isinstance(data, pd.DataFrame):
                 continue
-            if (child, name) not in self._logged_inputs:
-                self._log_input(mlflow, name, data)
-                self._logged_inputs.add((child, name))
-        if not node.outputs:
-            mlflow.end_run()
+            if (child, name) in self._logged_inputs or not self._describe_input(mlflow, name, data):
+                continue
+            context = "training" if name.endswith("train") else "evaluation"
+            entity = Dataset(**self._datasets[name].to_dict())
+            logged.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
+            self._logged_inputs.add((child, name))
+        if logged:
+            mlflow.MlflowClient().log_inputs(child, datasets=logged)
 
-    def _log_input(self, mlflow: Any, name: str, data: pd.DataFrame) -> None:
-        """Record a persisted input (name, digest, rows, exact file) in the child run."""
-        if name not in self._datasets:  # digest and profile once per dataset and run
+    def _describe_input(self, mlflow: Any, name: str, data: pd.DataFrame) -> bool:
+        """Build (once per dataset and run) the MLflow description of an input."""
+        if name not in self._datasets:  # digest, schema and profile once per dataset
             dataset = self._catalog.get(name) if self._catalog is not None else None
             if dataset is None or isinstance(dataset, MemoryDataset):
-                return  # intermediate results are not datasets a user can get back
+                return False  # intermediate results are not datasets a user can get back
             source = name
             if isinstance(dataset, AbstractVersionedDataset):
                 source = str(dataset._get_load_path())  # the exact version that was loaded
             self._datasets[name] = mlflow.data.from_pandas(data, source=source, name=name)
-        context = "training" if name.endswith("train") else "evaluation"
-        mlflow.log_input(self._datasets[name], context=context)
+        return True
+
+    @hook_impl
+    def before_dataset_loaded(self, node: Node) -> None:
+        """Let background saves finish before a non-candidate node reads anything."""
+        worker = background.active_worker()
+        if worker is not None and worker.pending and CANDIDATE_TAG not in node.tags:
+            worker.wait()
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
-        """Close the child run once the node's last output is saved."""
+        """Once the node's last output is saved, close what ``before_node_run`` opened."""
         pending = self._pending.get(node.name)
         if pending is None:
             return
-        pending.discard(dataset_name)
-        if not pending:
+        pending[0].discard(dataset_name)
+        if not pending[0]:
+            self._node_done(node.name)
+
+    def _node_done(self, node_name: str) -> None:
+        _, activated = self._pending.pop(node_name)
+        background.bind_run(None)
+        if activated:
             import mlflow  # noqa: PLC0415
 
-            del self._pending[node.name]
             mlflow.end_run()
 
     @hook_impl
     def on_node_error(self, node: Node) -> None:
         """Mark the candidate's child run FAILED."""
-        if self._pending.pop(node.name, None) is not None:
-            import mlflow  # noqa: PLC0415
+        pending = self._pending.pop(node.name, None)
+        if pending is None:
+            return
+        import mlflow  # noqa: PLC0415
 
+        background.bind_run(None)
+        child = self._children.pop(node.namespace or "", None)
+        if pending[1]:
             mlflow.end_run(status="FAILED")
-            self._children.pop(node.namespace or "", None)
+        elif child is not None:
+            mlflow.MlflowClient().set_terminated(child, status="FAILED")
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow closes the parent run
     def after_pipeline_run(self) -> None:
-        """Close any child left open."""
+        """Wait for background saves, then close any child left open.
+
+        Raises:
+            DatasetError: If a background save failed; every run of this
+                ``kedro run`` is then closed as FAILED.
+        """
+        try:
+            self._finish_background_saves()
+        except Exception:
+            self._close_children("FAILED")
+            import mlflow  # noqa: PLC0415
+
+            mlflow.end_run(status="FAILED")  # kedro-mlflow's hook is not called now
+            raise
         self._close_children("FINISHED")
 
     @hook_impl(tryfirst=True)
     def on_pipeline_error(self) -> None:
-        """Close any child left open, as FAILED."""
+        """Keep what background saves are pending, then close children as FAILED."""
+        try:
+            self._finish_background_saves()
+        except Exception:
+            logger.exception("Background MLflow logging failed too")
         self._close_children("FAILED")
+
+    @staticmethod
+    def _finish_background_saves() -> None:
+        worker = background.active_worker()
+        if worker is None:
+            return
+        try:
+            worker.wait()
+        finally:
+            background.stop_worker()
 
     def _close_children(self, status: str) -> None:
         if self._parent_id is None:

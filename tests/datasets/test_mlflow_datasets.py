@@ -37,13 +37,9 @@ def config():
 
 @pytest.fixture(scope="module")
 def save_args(config):
-    """How data_science logs a model (the catalog's ``_model_save_args``).
-
-    ``code_paths`` is left out: it copies ``src/`` next to each model so that it loads
-    without the project, and this process imports the project anyway.
-    """
-    args = dict(config["catalog"]["{version}.{model}.regressor"]["dataset"]["save_args"])
-    args.pop("code_paths", None)
+    """How data_science logs a model (the catalog's ``_model_save_args``)."""
+    regressor = config["catalog"]["{version}.{model}.regressor"]
+    args = dict(regressor["dataset"]["dataset"]["save_args"])  # cache > background > model
     assert args["name"] == "model"
     assert "california_housing.features.FeatureEngineer" in args["skops_trusted_types"]
     return args

@@ -1,5 +1,6 @@
 """Custom Kedro datasets: the one place for custom I/O."""
 
+from california_housing.datasets.background import BackgroundMlflowDataset
 from california_housing.datasets.california_housing_dataset import CaliforniaHousingDataset
 from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
@@ -8,6 +9,7 @@ from california_housing.datasets.mlflow_datasets import (
 from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
 
 __all__ = [
+    "BackgroundMlflowDataset",
     "CaliforniaHousingDataset",
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
