@@ -73,10 +73,9 @@ def pipeline_exists(name: str) -> bool:
 def project_copy() -> Iterator[Path]:
     """A temporary copy of the project: conf/, pyproject.toml, src/ and empty data layers.
 
-    ``src/`` is copied because Kedro requires it inside the project root and logged models
-    ship ``${project_root:}/src/california_housing`` as code. File times are kept, so the
-    copy's bytecode caches stay valid. The MLflow store is created before anything is
-    timed, so no run pays for the one-off database migration.
+    ``src/`` is copied because Kedro requires it inside the project root. File times are
+    kept, so the copy's bytecode caches stay valid. The MLflow store is created before
+    anything is timed, so no run pays for the one-off database migration.
 
     Yields:
         The copy's root; removed on exit.

@@ -20,12 +20,15 @@ runs are closed.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset, CachedDataset, MemoryDataset
@@ -106,12 +109,14 @@ def _unwrap(dataset: Any) -> Any:
     return dataset._dataset if isinstance(dataset, CachedDataset) else dataset
 
 
-def saves_in_background(pipeline: Pipeline, catalog: Any) -> bool:
-    """Whether any dataset of ``pipeline`` is a ``BackgroundMlflowDataset``."""
-    for name in pipeline.datasets():
-        if isinstance(_unwrap(catalog.get(name)), background.BackgroundMlflowDataset):
-            return True
-    return False
+def background_configs_of(pipeline: Pipeline, catalog: Any) -> list[dict[str, Any]]:
+    """What the ``BackgroundMlflowDataset`` datasets of ``pipeline`` wrap, one per type."""
+    configs: dict[str, dict[str, Any]] = {}
+    for name in sorted(pipeline.datasets()):
+        dataset = _unwrap(catalog.get(name))
+        if isinstance(dataset, background.BackgroundMlflowDataset):
+            configs.setdefault(str(dataset.config["type"]), dataset.config)
+    return list(configs.values())
 
 
 class CandidateRunsHook:
@@ -133,13 +138,21 @@ class CandidateRunsHook:
 
     @hook_impl(trylast=True)  # after kedro-mlflow has set the tracking URI
     def after_context_created(self, context: Any) -> None:
-        """Remember the environment and project path; start the background worker.
+        """Remember the environment and project path; under `kedro run`, start the worker.
 
-        The worker starts here, not with the pipeline, so that its imports run on the
-        core Kedro's own start-up leaves idle.
+        The background worker starts here, not with the pipeline, so that its imports run
+        on the core Kedro's own start-up leaves idle. Only the ``kedro run`` command does
+        so: an interactive session (``kedro ipython``) starts none until it runs a pipeline.
         """
         self._env = context.env
         self._project_path = Path(context.project_path)
+        command = click.get_current_context(silent=True)
+        if command is None or command.command.name != "run":
+            return
+        # The process ends with the command. Its last step, the interpreter's final garbage
+        # collection, scans MLflow's and SQLAlchemy's object graphs for ~1 s and frees
+        # nothing that matters (every output is saved by then): skip it.
+        atexit.register(gc.freeze)
         configs = background_configs(context.config_loader["catalog"])
         if configs:
             import mlflow  # noqa: PLC0415
@@ -156,6 +169,7 @@ class CandidateRunsHook:
         self._reset()
         parent = mlflow.active_run()
         if parent is None:  # tracking disabled for this pipeline
+            background.stop_worker()
             return
         self._parent_id = parent.info.run_id
         self._catalog = catalog
@@ -179,8 +193,21 @@ class CandidateRunsHook:
         logger.info(
             "MLflow: %d candidate run(s) under run %s", len(self._children), self._parent_id
         )
-        if background.active_worker() is not None and not saves_in_background(pipeline, catalog):
+        self._prepare_worker(pipeline, catalog)
+
+    @staticmethod
+    def _prepare_worker(pipeline: Pipeline, catalog: Any) -> None:
+        """Open the worker to this run's saves, start it if needed, or stop it if unused."""
+        configs = background_configs_of(pipeline, catalog)
+        if not configs:
             background.stop_worker()  # nothing for it to do in this run
+            return
+        worker = background.active_worker()
+        if worker is None:  # a session run from Python, not by `kedro run`
+            import mlflow  # noqa: PLC0415
+
+            worker = background.start_worker(mlflow.get_tracking_uri(), configs)
+        worker.accepting = True
 
     def _common_tags(self, run_params: dict[str, Any]) -> dict[str, str]:
         tags = {

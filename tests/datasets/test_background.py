@@ -52,6 +52,7 @@ def store(tmp_path_factory):
 def worker(store):
     """One worker process for the module's tests (it takes seconds to start)."""
     running = background.start_worker(store.uri, [json_artifact("warm-up.json"), MODEL])
+    running.accepting = True  # what CandidateRunsHook does when a pipeline run starts
     yield running
     background.stop_worker()
 
@@ -113,11 +114,14 @@ def test_a_failed_save_names_its_file_and_run_and_keeps_the_others(store, worker
     worker.wait()  # the failure was reported once; the worker carries on
 
 
-def test_without_a_worker_it_saves_inline_into_the_active_run(store, tmp_path, monkeypatch):
-    monkeypatch.setattr(background, "_worker", None)
+def test_outside_a_pipeline_run_it_saves_inline_into_the_active_run(
+    store, worker, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(worker, "accepting", False)  # e.g. a notebook's catalog.save
     dataset = BackgroundMlflowDataset(json_artifact(tmp_path / "inline.json"))
     with mlflow.start_run(experiment_id=store.experiment_id) as run:
         dataset.save({"rmse": 0.3})
+    assert worker.pending == 0
     assert [a.path for a in store.client.list_artifacts(run.info.run_id)] == ["inline.json"]
     assert dataset.load() == {"rmse": 0.3}
 
@@ -166,10 +170,10 @@ def test_a_failed_background_save_fails_the_run_and_its_candidates(store, tmp_pa
     broken = BackgroundMlflowDataset(json_artifact(blocker / "metrics.json"))
     catalog = DataCatalog({"v9.m.metrics": broken})
     hook = CandidateRunsHook()
-    background.start_worker(store.uri, [json_artifact("warm-up.json")])
     parent = mlflow.start_run(experiment_id=store.experiment_id)
     try:
         hook.before_pipeline_run({"pipeline_names": ["test"]}, pipeline, catalog)
+        assert background.accepting_worker() is not None  # started for this run
         (run_node,) = pipeline.nodes
         hook.before_node_run(run_node, {})
         catalog.save("v9.m.metrics", {"rmse": 0.5})

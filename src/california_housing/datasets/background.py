@@ -14,8 +14,9 @@ worker instead of doing it in the pipeline's process: the next model trains mean
 - ``CandidateRunsHook`` starts it when a pipeline has such datasets, waits for it
   before anything outside the candidates reads MLflow, and before the run ends; a save
   that failed in the worker fails the ``kedro run`` with the dataset's name.
-- Without a running worker (a notebook, a test, another runner's subprocess) the wrapped
-  dataset saves inline, exactly as it would unwrapped.
+- Without a worker opened by a pipeline run (a notebook's ``catalog.save``, a test,
+  another runner's subprocess) the wrapped dataset saves inline, exactly as it would
+  unwrapped.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def bind_run(run_id: str | None) -> None:
 def active_worker() -> TrackingWorker | None:
     """The worker started by :func:`start_worker`, if it is running."""
     return _worker if _worker is not None and _worker.alive else None
+
+
+def accepting_worker() -> TrackingWorker | None:
+    """The running worker, if a pipeline run has opened it to saves."""
+    worker = active_worker()
+    return worker if worker is not None and worker.accepting else None
 
 
 def start_worker(tracking_uri: str, configs: list[dict[str, Any]]) -> TrackingWorker:
@@ -169,6 +176,8 @@ class TrackingWorker:
         self._failures: list[str] = []
         self._lock = threading.Lock()
         self._next_id = 0
+        #: Set by the pipeline run that waits for this worker; saves go inline until then.
+        self.accepting = False
         self._process = context.Process(
             target=_serve,
             args=(self._jobs, self._results, tracking_uri, configs),
@@ -238,6 +247,7 @@ class TrackingWorker:
 
     def stop(self) -> None:
         """Ask the process to exit after the saves it has, then make sure it is gone."""
+        self.accepting = False
         if self._process.is_alive():
             self._jobs.put(None)
             self._process.join(timeout=30)
@@ -309,7 +319,7 @@ class BackgroundMlflowDataset(AbstractDataset[Any, Any]):
         Args:
             data: What the wrapped dataset saves.
         """
-        worker = active_worker()
+        worker = accepting_worker()
         run_id = getattr(_bound, "run_id", None) or _active_run_id()
         if worker is None or run_id is None:
             self._dataset.save(data)
