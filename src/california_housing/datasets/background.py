@@ -11,9 +11,10 @@ worker instead of doing it in the pipeline's process: the next model trains mean
 - The worker is one separate process (its own interpreter, so its Python does not
   compete with training for the GIL), started with low CPU priority: it uses the core
   that single-threaded fits leave idle and yields when training wants both.
-- ``CandidateRunsHook`` starts it when a pipeline has such datasets, waits for it
-  before anything outside the candidates reads MLflow, and before the run ends; a save
-  that failed in the worker fails the ``kedro run`` with the dataset's name.
+- ``CandidateRunsHook`` starts it with ``kedro run`` (or with a pipeline that has such
+  datasets), opens it to saves when the pipeline starts, waits for it before anything
+  outside the candidates reads MLflow and before the run ends; a save that failed in the
+  worker fails the ``kedro run``, naming the file or model and the run.
 - Without a worker opened by a pipeline run (a notebook's ``catalog.save``, a test,
   another runner's subprocess) the wrapped dataset saves inline, exactly as it would
   unwrapped.
