@@ -11,11 +11,11 @@ that node (its ``params:`` inputs, and the kedro-mlflow datasets it saves) goes 
 child; the child is closed once the node's last output is saved (outputs are saved after
 ``after_node_run``). Requires ``tracking.run.nested: false`` in ``mlflow.yml``.
 
-Datasets wrapped in ``BackgroundMlflowDataset`` (models, figures, metrics) are saved by a
-background process (``datasets/background.py``) into the run that was active at save
-time. This hook starts that worker with the pipeline, waits for it before a node outside
-the candidates loads anything (reporting reads the candidates' runs), and before the
-runs are closed.
+Datasets wrapped in ``BackgroundMlflowDataset`` (models, figures) are saved by a
+background process (``datasets/background.py``) into the candidate's run, which this hook
+binds to each candidate node. The hook starts that worker with ``kedro run`` (or with the
+pipeline), waits for it before a node outside the candidates loads anything (reporting
+reads the candidates' runs), and before the runs are closed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import logging
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import pandas as pd
@@ -90,14 +90,22 @@ def background_configs(catalog_config: dict[str, Any]) -> list[dict[str, Any]]:
     Returns:
         One configuration per type of wrapped dataset, for the worker's warm-up.
     """
-    configs: dict[str, dict[str, Any]] = {}
+    wrapped = []
     for value in catalog_config.values():
         entry = value
         while isinstance(entry, dict) and not _is_background(entry):
             entry = entry.get("dataset")  # look inside CachedDataset and the like
         if isinstance(entry, dict) and isinstance(entry.get("dataset"), dict):
-            configs.setdefault(str(entry["dataset"].get("type")), entry["dataset"])
-    return list(configs.values())
+            wrapped.append(entry["dataset"])
+    return _one_per_type(wrapped)
+
+
+def _one_per_type(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first configuration of each dataset type (the worker builds each type once)."""
+    first: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        first.setdefault(str(config.get("type")), config)
+    return list(first.values())
 
 
 def _is_background(entry: dict[str, Any]) -> bool:
@@ -111,12 +119,17 @@ def _unwrap(dataset: Any) -> Any:
 
 def background_configs_of(pipeline: Pipeline, catalog: Any) -> list[dict[str, Any]]:
     """What the ``BackgroundMlflowDataset`` datasets of ``pipeline`` wrap, one per type."""
-    configs: dict[str, dict[str, Any]] = {}
-    for name in sorted(pipeline.datasets()):
-        dataset = _unwrap(catalog.get(name))
-        if isinstance(dataset, background.BackgroundMlflowDataset):
-            configs.setdefault(str(dataset.config["type"]), dataset.config)
-    return list(configs.values())
+    datasets = [_unwrap(catalog.get(name)) for name in sorted(pipeline.datasets())]
+    return _one_per_type(
+        [d.config for d in datasets if isinstance(d, background.BackgroundMlflowDataset)]
+    )
+
+
+class _OpenNode(NamedTuple):
+    """A candidate node between ``before_node_run`` and its last saved output."""
+
+    outputs: set[str]  #: outputs not saved yet
+    activated: bool  #: whether the child run was made MLflow's active run for it
 
 
 class CandidateRunsHook:
@@ -131,7 +144,7 @@ class CandidateRunsHook:
     def _reset(self) -> None:
         self._parent_id: str | None = None
         self._children: dict[str, str] = {}
-        self._pending: dict[str, set[str]] = {}
+        self._pending: dict[str, _OpenNode] = {}
         self._logged_inputs: set[tuple[str, str]] = set()
         self._datasets: dict[str, Any] = {}
         self._catalog: Any = None
@@ -249,7 +262,7 @@ class CandidateRunsHook:
             elif active.info.run_id == child:
                 mlflow.end_run()  # should not happen; keep the stack one level deep
             mlflow.start_run(run_id=child, nested=True)
-        self._pending[node.name] = (set(node.outputs), activate)
+        self._pending[node.name] = _OpenNode(set(node.outputs), activate)
         self._log_inputs(mlflow, child, node, inputs)
         if not node.outputs:
             self._node_done(node.name)
@@ -308,14 +321,14 @@ class CandidateRunsHook:
         pending = self._pending.get(node.name)
         if pending is None:
             return
-        pending[0].discard(dataset_name)
-        if not pending[0]:
+        pending.outputs.discard(dataset_name)
+        if not pending.outputs:
             self._node_done(node.name)
 
     def _node_done(self, node_name: str) -> None:
-        _, activated = self._pending.pop(node_name)
+        open_node = self._pending.pop(node_name)
         background.bind_run(None)
-        if activated:
+        if open_node.activated:
             import mlflow  # noqa: PLC0415
 
             mlflow.end_run()
@@ -330,7 +343,7 @@ class CandidateRunsHook:
 
         background.bind_run(None)
         child = self._children.pop(node.namespace or "", None)
-        if pending[1]:
+        if pending.activated:
             mlflow.end_run(status="FAILED")
         elif child is not None:
             mlflow.MlflowClient().set_terminated(child, status="FAILED")

@@ -86,7 +86,7 @@ def stop_worker() -> None:
         _worker = None
 
 
-def _bind_run(config: dict[str, Any], run_id: str) -> dict[str, Any]:
+def _with_run_id(config: dict[str, Any], run_id: str) -> dict[str, Any]:
     """``config`` with ``run_id`` set where its kedro-mlflow dataset takes it."""
     bound = copy.deepcopy(config)
     if str(bound.get("type", "")).endswith("MlflowModelTrackingDataset"):
@@ -149,7 +149,7 @@ def _serve(
             if experiments[run_id] != current:  # a logged model goes to this experiment
                 current = experiments[run_id]
                 mlflow.set_experiment(experiment_id=current)
-            dataset = AbstractDataset.from_config(name, _bind_run(config, run_id))
+            dataset = AbstractDataset.from_config(name, _with_run_id(config, run_id))
             dataset.save(pickle.loads(payload))  # noqa: S301 (our own process's bytes)
         except Exception:
             results.put((job_id, traceback.format_exc()))
