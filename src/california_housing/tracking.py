@@ -1,0 +1,126 @@
+"""Which MLflow run a candidate's tracking goes to: the one rule, in one place.
+
+A *candidate* is one data version x one model, named ``{version}.{model}`` (``v3.xgboost``,
+``v3.xgboost_tuned``). Each candidate logs to a child run of the run kedro-mlflow opens for
+the whole ``kedro run`` (the *parent*). The child run is found or created, by name, the first
+time the candidate logs anything, and every dataset that writes for that candidate passes its
+id explicitly (``run_id=``): nothing depends on which run is MLflow's active one at the time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+#: Tag of the nodes that belong to a candidate, and tag of a candidate's MLflow run.
+CANDIDATE_TAG = "candidate"
+
+_lock = threading.Lock()
+_children: dict[tuple[str, str], str] = {}
+
+
+def candidate_name(version: str, model: str) -> str:
+    """The name of a candidate (its namespace, MLflow run name and ``candidate`` tag)."""
+    return f"{version}.{model}"
+
+
+def split_candidate(candidate: str) -> tuple[str, str]:
+    """``"v3.xgboost_tuned"`` -> ``("v3", "xgboost_tuned")``."""
+    version, _, model = candidate.partition(".")
+    return version, model
+
+
+def parent_run_id() -> str | None:
+    """The run kedro-mlflow opened for this ``kedro run`` (None outside a tracked run)."""
+    import mlflow  # noqa: PLC0415 (keeps `kedro --help` fast)
+
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else None
+
+
+def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
+    """The id of ``candidate``'s child run under ``parent_id``, created on first use.
+
+    The child carries the parent's tags (git commit, kedro env and pipeline) plus
+    ``candidate``, ``data_version`` and ``model_type``. Safe to call from several threads:
+    one child per (parent, candidate).
+
+    Args:
+        candidate: The candidate's name, ``{version}.{model}``.
+        parent_id: The parent run; by default the run kedro-mlflow opened (the active run).
+
+    Returns:
+        The child run's id.
+
+    Raises:
+        RuntimeError: When there is no parent run (tracking disabled, or called outside
+            ``kedro run``); the message says how to log outside a run.
+    """
+    import mlflow  # noqa: PLC0415
+
+    parent_id = parent_id or parent_run_id()
+    if parent_id is None:
+        raise RuntimeError(
+            f"No MLflow run is active, so candidate {candidate!r} has no run to log to. "
+            "Run it with `kedro run` (kedro-mlflow opens the parent run), or start a run "
+            "with `mlflow.start_run()` first."
+        )
+    with _lock:
+        key = (parent_id, candidate)
+        if key not in _children:
+            _children[key] = _find_or_create(mlflow.MlflowClient(), parent_id, candidate)
+        return _children[key]
+
+
+def _find_or_create(client: Any, parent_id: str, candidate: str) -> str:
+    parent = client.get_run(parent_id)
+    found = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=(
+            f"tags.mlflow.parentRunId = '{parent_id}' and tags.{CANDIDATE_TAG} = '{candidate}'"
+        ),
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id
+    version, model = split_candidate(candidate)
+    skip = {"mlflow.runName", "mlflow.parentRunId"}
+    inherited = {k: v for k, v in parent.data.tags.items() if k not in skip}
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=candidate,
+        tags={
+            **inherited,
+            "mlflow.parentRunId": parent_id,
+            CANDIDATE_TAG: candidate,
+            "data_version": version,
+            "model_type": model,
+        },
+    )
+    return run.info.run_id
+
+
+def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
+    """End every child run of ``parent_id`` that is still running.
+
+    Args:
+        parent_id: The parent run.
+        status: ``FINISHED`` after a successful pipeline, ``FAILED`` after an error.
+
+    Returns:
+        How many child runs were ended.
+    """
+    import mlflow  # noqa: PLC0415
+
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_id)
+    running = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in running:
+        client.set_terminated(run.info.run_id, status=status)
+    with _lock:
+        for key in [k for k in _children if k[0] == parent_id]:
+            del _children[key]
+    return len(running)
