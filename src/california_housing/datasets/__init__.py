@@ -6,7 +6,10 @@ from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
 )
-from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
+from california_housing.datasets.optuna_datasets import (
+    OptunaStudyDataset,
+    OptunaTrialRunsDataset,
+)
 
 __all__ = [
     "BackgroundMlflowDataset",
@@ -14,5 +17,5 @@ __all__ = [
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
     "OptunaStudyDataset",
-    "OptunaTrialsDataset",
+    "OptunaTrialRunsDataset",
 ]
