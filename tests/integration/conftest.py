@@ -227,6 +227,7 @@ def team_project(
         "KEDRO_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PYTHONUNBUFFERED": "1",  # progress lines reach the logs as they are written
     }
     env.pop("KEDRO_ENV", None)
     return TeamProject(root, env, name, name, storage)

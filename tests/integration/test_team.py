@@ -113,8 +113,9 @@ def test_a_full_team_run_promotes_a_champion_that_inference_scores_with(
 
     project.run("--pipelines", "inference")
 
-    predictions = list((project.root / "data").rglob("07_model_output/inference/*.csv"))
-    assert predictions, "inference wrote no predictions"
+    output = project.root / "data" / "07_model_output" / "inference"
+    predictions = [path for path in output.rglob("*.csv") if path.is_file()]
+    assert len(predictions) == 1, predictions  # one (versioned) file
     scored = pd.read_csv(predictions[0])
     examples = pd.read_csv(next((project.root / "data" / "01_raw" / "examples").glob("*.csv")))
     assert len(scored) == len(examples)
@@ -127,18 +128,15 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_other_finishes_the_study(
     project, n_trials = team_project, 24
     set_heartbeat(project, interval=1, grace=3)
     project.run("--pipelines", "data_processing")
-    args = ("--pipelines", "tuning", "--params", f"tuning.n_trials={n_trials},{SLOW_TRIALS}")
+    params = f"tuning.n_trials={n_trials},tuning.cv_folds=4,{SLOW_TRIALS}"
+    args = ("--pipelines", "tuning", "--params", params)
     victim_log, survivor_log = project.root / "victim.log", project.root / "survivor.log"
     with victim_log.open("w") as out:
         victim = project.kedro(*args, stdout=out, stderr=subprocess.STDOUT)
     with survivor_log.open("w") as out:
         survivor = project.kedro(*args, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 300
-        while f"/{n_trials} finished)" not in victim_log.read_text():  # a trial done: in the loop
-            assert victim.poll() is None and time.monotonic() < deadline, victim_log.read_text()
-            time.sleep(0.1)
-        running = _wait_for_running_trial(project, deadline)
+        running = _wait_until_both_workers_are_mid_trial(project, victim, victim_log)
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(timeout=30)
         survivor.wait(timeout=600)
@@ -159,14 +157,26 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_other_finishes_the_study(
     assert all(failed[0] not in runs for runs in per_worker.values())  # died before logging
 
 
-def _wait_for_running_trial(project: TeamProject, deadline: float) -> set[int]:
-    """Numbers of the study's running trials, once there is one."""
+def _wait_until_both_workers_are_mid_trial(
+    project: TeamProject, victim: subprocess.Popen, log: Path
+) -> set[int]:
+    """Numbers of the two running trials, once each has reported a fold.
+
+    A trial that has reported a fold is past its first heartbeat: a worker killed before
+    that (while its sampler is still choosing the trial's parameters) leaves a trial that
+    Optuna never marks FAIL.
+    """
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        running = {t.number for t in _study(project).get_trials(states=(TrialState.RUNNING,))}
-        if running:
-            return running
-        time.sleep(0.05)
-    raise AssertionError("no trial was running")
+        assert victim.poll() is None, log.read_text()[-5000:]
+        try:
+            running = _study(project).get_trials(states=(TrialState.RUNNING,))
+        except KeyError:  # the study is not created yet
+            running = []
+        if len(running) == 2 and all(t.intermediate_values for t in running):
+            return {t.number for t in running}
+        time.sleep(0.02)
+    raise AssertionError("the two workers were never both in the middle of a trial")
 
 
 def test_optuna_dashboard_serves_the_team_study(team_project):
@@ -187,7 +197,7 @@ def test_optuna_dashboard_serves_the_team_study(team_project):
             try:
                 url = f"http://127.0.0.1:{port}/api/studies"
                 with urllib.request.urlopen(url, timeout=5) as response:
-                    studies = json.load(response)["studies"]
+                    studies = json.load(response)["study_summaries"]
             except OSError:
                 time.sleep(0.5)
     finally:
