@@ -95,12 +95,17 @@ def postgres() -> Iterator[Postgres]:
         if os.environ.get("CI"):
             pytest.fail(f"{message}; .ci/run installs the Debian package postgresql")
         pytest.skip(f"{message}: apt-get install postgresql")
-    user = "postgres" if _user_exists("postgres") else "nobody"
-    account = pwd.getpwnam(user)
+    if os.geteuid() == 0:  # PostgreSQL refuses root: an unprivileged user runs it
+        account = pwd.getpwnam("postgres" if _user_exists("postgres") else "nobody")
+    else:
+        account = pwd.getpwuid(os.geteuid())
+    user = account.pw_name
     root = Path(tempfile.mkdtemp(prefix="california-housing-pg-"))
     os.chown(root, account.pw_uid, account.pw_gid)
     data, log = root / "data", root / "postgres.log"
-    as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": root}
+    as_user: dict = {"cwd": root}
+    if os.geteuid() == 0:
+        as_user |= {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": str(root)}
     port = free_port()
     process = None
