@@ -5,7 +5,7 @@ from sklearn.linear_model import LinearRegression
 
 from california_housing.modelling import make_model
 from california_housing.schema import RAW_FEATURES, TARGET
-from california_housing.scoring import feature_matrix, score
+from california_housing.scoring import MatrixModel, feature_matrix, score
 
 FILTERS = {TARGET: {"le": 5.0}, "Longitude": {"lt": -119.0}}
 
@@ -75,3 +75,27 @@ def test_score_of_one_row_equals_that_row_in_a_batch(model):
 def test_score_rejects_a_matrix_of_other_columns(model):
     with pytest.raises(ValueError, match="8 raw columns"):
         score(model, np.ones((3, 7)), FILTERS)
+
+
+def test_matrix_model_runs_xgboost_pipelines_on_numpy_exactly():
+    from xgboost import XGBRegressor
+
+    rows = generated_rows(200, seed=5)
+    features = ["rooms_per_household", "income_category_encoded"]
+    model = make_model(XGBRegressor(n_estimators=20, max_depth=3), features).fit(
+        rows, 0.4 * rows["MedInc"]
+    )
+    matrix_model = MatrixModel(model)
+    fresh = generated_rows(30, seed=6)
+
+    assert matrix_model.fast
+    np.testing.assert_array_equal(matrix_model.predict(feature_matrix(fresh)), model.predict(fresh))
+
+
+def test_matrix_model_falls_back_to_a_frame_when_numpy_would_differ_or_warn(model):
+    rows = generated_rows(10, seed=7)
+
+    matrix_model = MatrixModel(model)  # sklearn warns about feature names on numpy input
+
+    assert not matrix_model.fast
+    np.testing.assert_array_equal(matrix_model.predict(feature_matrix(rows)), model.predict(rows))

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from california_housing.filters import check_filters
-from california_housing.schema import RAW_FEATURES
-from california_housing.scoring import score
+from california_housing.scoring import MatrixModel, score
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class Champion:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        model = mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}")
+        model = MatrixModel(mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}"))
         data_version = version.tags.get("data_version", "")
         if data_version not in self.filters:
             logger.warning(
@@ -147,7 +146,12 @@ class Champion:
         check_filters(filters)
         score(model, WARMUP_ROW, filters)  # fails here, before the switch, if it cannot score
         holdout = version.tags.get("holdout_rmse")
-        assert WARMUP_ROW.shape[1] == len(RAW_FEATURES)  # noqa: S101
+        logger.info(
+            "%s version %s scores %s.",
+            self.name,
+            version.version,
+            "numpy rows directly" if model.fast else "through a DataFrame (slower)",
+        )
         return ServedModel(
             name=self.name,
             version=int(version.version),
