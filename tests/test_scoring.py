@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
+from xgboost import XGBRegressor
 
 from california_housing.modelling import make_model
 from california_housing.schema import RAW_FEATURES, TARGET
@@ -78,8 +79,6 @@ def test_score_rejects_a_matrix_of_other_columns(model):
 
 
 def test_matrix_model_runs_xgboost_pipelines_on_numpy_exactly():
-    from xgboost import XGBRegressor
-
     rows = generated_rows(200, seed=5)
     features = ["rooms_per_household", "income_category_encoded"]
     model = make_model(XGBRegressor(n_estimators=20, max_depth=3), features).fit(
