@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -155,6 +156,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
         buffer_rows=settings.log_buffer_rows,
         batch_rows=settings.log_batch_rows,
         flush_seconds=settings.log_flush_seconds,
+        spill_path=Path(settings.log_spill_path) if settings.log_spill_path else None,
     )
     predict_request = schemas.predict_request_model(settings.max_rows)
     body_models: dict[str, type[BaseModel]] = {

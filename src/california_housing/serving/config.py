@@ -44,6 +44,8 @@ class ServingSettings:
         log_batch_rows: Most rows per database write.
         log_flush_seconds: Longest a logged row waits before its write starts.
         shutdown_flush_seconds: On shutdown, how long to keep retrying the last writes.
+        log_spill_path: File for rows still unwritten after that (written first by the next
+            start); default: next to a SQLite log.
     """
 
     model_name: str
@@ -60,6 +62,7 @@ class ServingSettings:
     log_batch_rows: int = 2_000
     log_flush_seconds: float = 0.2
     shutdown_flush_seconds: float = 30.0
+    log_spill_path: str | None = None
 
     def __post_init__(self) -> None:
         """Check the values a typo in configuration would break."""

@@ -280,6 +280,11 @@ class PredictionLog:
         with self._lock:
             if len(self._buffer) + len(rows) > self.buffer_rows:
                 return False
+            self._queue(rows, kind)
+            return True
+
+    def _queue(self, rows: Sequence[dict[str, Any]], kind: str) -> None:
+        with self._lock:
             self._buffer.extend((kind, row) for row in rows)
             if kind == _PREDICTIONS:
                 for row in rows:
@@ -287,7 +292,6 @@ class PredictionLog:
             self._submitted += len(rows)
             if len(self._buffer) >= self.batch_rows:
                 self._lock.notify()
-            return True
 
     def submit_feedback(self, rows: Sequence[dict[str, Any]]) -> bool:
         """Queue feedback rows (after every prediction already queued)."""
@@ -509,22 +513,28 @@ class PredictionLog:
         return len(rows)
 
     def _load_spill(self) -> None:
-        if self.spill_path is None or not self.spill_path.exists():
+        """Queue rows a previous run spilled (beyond the buffer limit: they were acknowledged)."""
+        if self.spill_path is None:
             return
-        # renamed, so a new spill cannot mix with it; deleted once its rows are written
-        spilled = self.spill_path.with_name(self.spill_path.name + f".{time.time_ns()}")
-        self.spill_path.rename(spilled)
-        with spilled.open("rb") as handle:
-            for line in handle:
-                if line.strip():
+        if self.spill_path.exists():  # renamed, so a new spill never mixes with it
+            self.spill_path.rename(
+                self.spill_path.with_name(f"{self.spill_path.name}.{time.time_ns()}")
+            )
+        for spilled in sorted(self.spill_path.parent.glob(f"{self.spill_path.name}.*")):
+            count = 0
+            with spilled.open("rb") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
                     item = orjson.loads(line)
                     row = item["row"]
                     for key in ("created_at", "received_at"):
                         if key in row:
                             row[key] = datetime.fromisoformat(row[key])
-                    self.submit([row], item["kind"])
-        logger.info("Queued %d rows from %s.", self._submitted, spilled)
-        self._spill_files.append((spilled, self._submitted))
+                    self._queue([row], item["kind"])
+                    count += 1
+            logger.info("Queued %d spilled rows from %s.", count, spilled)
+            self._spill_files.append((spilled, self._submitted))  # deleted once written
 
 
 def _runs(batch: Sequence[tuple[str, Mapping[str, Any]]]) -> Iterable[tuple[str, list[Any]]]:
