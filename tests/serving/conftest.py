@@ -24,18 +24,11 @@ import httpx
 import pytest
 import yaml
 
+from california_housing.serving.schemas import EXAMPLE_ROW
+
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 API_KEY = "test-key"
-ROW = {
-    "MedInc": 8.3252,
-    "HouseAge": 41,
-    "AveRooms": 6.984127,
-    "AveBedrms": 1.02381,
-    "Population": 322,
-    "AveOccup": 2.555556,
-    "Latitude": 37.88,
-    "Longitude": -122.23,
-}
+ROW = dict(EXAMPLE_ROW)  # a real row of the data
 EAST_ROW = ROW | {"Latitude": 34.05, "Longitude": -117.9}  # outside v2/v3's domain
 
 

@@ -18,7 +18,7 @@ from california_housing.schema import RANGES, RAW_FEATURES, TARGET
 
 UNIT = "100k USD"
 
-_EXAMPLE_ROW = {
+EXAMPLE_ROW = {
     "MedInc": 8.3252,
     "HouseAge": 41,
     "AveRooms": 6.984127,
@@ -55,7 +55,7 @@ def predict_request_model(max_rows: int) -> type[BaseModel]:
     return create_model(
         "PredictRequest",
         __config__=ConfigDict(
-            extra="forbid", json_schema_extra={"examples": [{"rows": [_EXAMPLE_ROW]}]}
+            extra="forbid", json_schema_extra={"examples": [{"rows": [EXAMPLE_ROW]}]}
         ),
         rows=(list[Row], Field(min_length=1, max_length=max_rows)),
     )
