@@ -19,6 +19,7 @@ Tables (created, or completed with missing columns, on start): ``predictions`` a
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -501,28 +502,35 @@ class PredictionLog:
             )
             return len(rows)
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.spill_path.open("ab") as handle:
+        target = self.spill_path.with_name(f"{self.spill_path.name}.{time.time_ns()}")
+        with target.open("xb") as handle:
             for kind, row in rows:
                 handle.write(orjson.dumps({"kind": kind, "row": row}) + b"\n")
         logger.error(
             "The prediction log database is unavailable: %d rows kept in %s; the next start "
             "writes them first.",
             len(rows),
-            self.spill_path,
+            target,
         )
         return len(rows)
 
     def _load_spill(self) -> None:
-        """Queue rows a previous run spilled (beyond the buffer limit: they were acknowledged)."""
-        if self.spill_path is None:
+        """Queue rows spilled by earlier runs (beyond the buffer limit: they were acknowledged).
+
+        Each file is claimed by renaming it first, so two workers starting together never
+        both take it; it is deleted once its rows are written.
+        """
+        if self.spill_path is None or not self.spill_path.parent.is_dir():
             return
-        if self.spill_path.exists():  # renamed, so a new spill never mixes with it
-            self.spill_path.rename(
-                self.spill_path.with_name(f"{self.spill_path.name}.{time.time_ns()}")
-            )
-        for spilled in sorted(self.spill_path.parent.glob(f"{self.spill_path.name}.*")):
+        found = [self.spill_path, *self.spill_path.parent.glob(f"{self.spill_path.name}.*")]
+        for spilled in sorted(path for path in found if path.is_file()):
+            claimed = spilled.with_name(f"{spilled.name}.{os.getpid()}")
+            try:
+                spilled.rename(claimed)
+            except FileNotFoundError:  # another worker claimed it
+                continue
             count = 0
-            with spilled.open("rb") as handle:
+            with claimed.open("rb") as handle:
                 for line in handle:
                     if not line.strip():
                         continue
@@ -533,8 +541,8 @@ class PredictionLog:
                             row[key] = datetime.fromisoformat(row[key])
                     self._queue([row], item["kind"])
                     count += 1
-            logger.info("Queued %d spilled rows from %s.", count, spilled)
-            self._spill_files.append((spilled, self._submitted))  # deleted once written
+            logger.info("Queued %d spilled rows from %s.", count, claimed)
+            self._spill_files.append((claimed, self._submitted))  # deleted once written
 
 
 def _runs(batch: Sequence[tuple[str, Mapping[str, Any]]]) -> Iterable[tuple[str, list[Any]]]:
