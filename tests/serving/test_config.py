@@ -57,3 +57,13 @@ def test_settings_of_an_environment_come_from_its_configuration(monkeypatch):
     assert test.max_rows == 10_000
     assert test.cors_origins == ()
     assert test.filters["v2"] == {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}
+
+
+def test_environment_overrides_survive_the_session(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/mlflow.db")
+    monkeypatch.setenv("SERVING_MODEL_ALIAS", "challenger")
+
+    settings = load_settings("test", REPO_ROOT)
+
+    assert settings.tracking_uri == "sqlite:////elsewhere/mlflow.db"
+    assert settings.model_alias == "challenger"

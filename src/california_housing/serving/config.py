@@ -154,6 +154,7 @@ def load_settings(
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
     from kedro.utils import find_kedro_project  # noqa: PLC0415
 
+    environ = dict(os.environ)  # as given: kedro-mlflow sets MLFLOW_TRACKING_URI from mlflow.yml
     root = Path(project_path or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
     bootstrap_project(root)
     with KedroSession.create(project_path=root, env=env or os.environ.get("KEDRO_ENV")) as session:
@@ -173,4 +174,5 @@ def load_settings(
         tracking_uri=str(mlflow_conf["server"]["mlflow_tracking_uri"]),
         versions=parameters.get("versions") or {},
         api_key=((credentials or {}).get("serving") or {}).get("api_key"),
+        environ=environ,
     )
