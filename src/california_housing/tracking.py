@@ -68,21 +68,24 @@ def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
     with _lock:
         key = (parent_id, candidate)
         if key not in _children:
-            _children[key] = _find_or_create(mlflow.MlflowClient(), parent_id, candidate)
+            client = mlflow.MlflowClient()
+            found = _children_of(client, parent_id, f"tags.{CANDIDATE_TAG} = '{candidate}'")
+            _children[key] = found[0] if found else _create(client, parent_id, candidate)
         return _children[key]
 
 
-def _find_or_create(client: Any, parent_id: str, candidate: str) -> str:
+def _children_of(client: Any, parent_id: str, condition: str) -> list[str]:
+    """Ids of the child runs of ``parent_id`` that meet an MLflow search ``condition``."""
     parent = client.get_run(parent_id)
-    found = client.search_runs(
+    runs = client.search_runs(
         [parent.info.experiment_id],
-        filter_string=(
-            f"tags.mlflow.parentRunId = '{parent_id}' and tags.{CANDIDATE_TAG} = '{candidate}'"
-        ),
-        max_results=1,
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and {condition}",
     )
-    if found:
-        return found[0].info.run_id
+    return [run.info.run_id for run in runs]
+
+
+def _create(client: Any, parent_id: str, candidate: str) -> str:
+    parent = client.get_run(parent_id)
     version, model = split_candidate(candidate)
     skip = {"mlflow.runName", "mlflow.parentRunId"}
     inherited = {k: v for k, v in parent.data.tags.items() if k not in skip}
@@ -100,12 +103,15 @@ def _find_or_create(client: Any, parent_id: str, candidate: str) -> str:
     return run.info.run_id
 
 
-def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
-    """End every child run of ``parent_id`` that is still running.
+def close_candidate_runs(
+    parent_id: str, status: str = "FINISHED", candidate: str | None = None
+) -> int:
+    """End the child runs of ``parent_id`` that are still running (never creates one).
 
     Args:
         parent_id: The parent run.
         status: ``FINISHED`` after a successful pipeline, ``FAILED`` after an error.
+        candidate: End only this candidate's run (a node of it failed); default: all.
 
     Returns:
         How many child runs were ended.
@@ -113,14 +119,13 @@ def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
     import mlflow  # noqa: PLC0415
 
     client = mlflow.MlflowClient()
-    parent = client.get_run(parent_id)
-    running = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in running:
-        client.set_terminated(run.info.run_id, status=status)
+    condition = "attributes.status = 'RUNNING'"
+    if candidate is not None:
+        condition += f" and tags.{CANDIDATE_TAG} = '{candidate}'"
+    running = _children_of(client, parent_id, condition)
+    for run_id in running:
+        client.set_terminated(run_id, status=status)
     with _lock:
-        for key in [k for k in _children if k[0] == parent_id]:
+        for key in [k for k in _children if k[0] == parent_id and candidate in (None, k[1])]:
             del _children[key]
     return len(running)
