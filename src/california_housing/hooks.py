@@ -198,6 +198,6 @@ def _input_dataset(catalog: Any, name: str, data: Any, own: str) -> Any:
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         warnings.filterwarnings("ignore", message="Starting with pandas version 4")
         dataset = mlflow.data.from_pandas(data, source=CodeDatasetSource({}), name=name)
-    described = dataset.to_dict()
+        described = dataset.to_dict()  # computes the schema
     source = {"source_type": "local", "source": json.dumps({"uri": filepath})}
     return Dataset(**(described | source))
