@@ -5,7 +5,12 @@ pipeline-level hooks are called the way ``KedroSession.run`` calls them. The slo
 at the end run ``kedro run`` itself in a copy of the project.
 """
 
+import os
+import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -256,3 +261,85 @@ def test_without_an_active_run_the_hook_does_nothing(catalog, repo, experiment_i
 
     assert catalog.get("v1.train").exists()  # the pipeline ran
     assert mlflow.search_runs([experiment_id]).empty
+
+
+# ------------------------------------------------------------- `kedro run` itself
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The project's conf and package (linked) in a temporary git work tree."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copy(REPO_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()
+    package = REPO_ROOT / "src" / "california_housing"
+    (root / "src" / "california_housing").symlink_to(package, target_is_directory=True)
+    subprocess.run([*GIT, "init", "-q"], cwd=root, check=True)
+    subprocess.run([*GIT, "add", "."], cwd=root, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "snapshot"], cwd=root, check=True)
+    return root
+
+
+def kedro_run(root, *args):
+    return [sys.executable, "-m", "kedro", "run", "--env", "test", *args]
+
+
+def project_runs(root):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db")
+    experiment = client.get_experiment_by_name("california-housing-test")
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+@pytest.mark.slow
+def test_kedro_run_failing_before_its_first_candidate_leaves_no_child_runs(project_copy):
+    # data_science before data_processing ever ran: the first candidate cannot load its data
+    result = subprocess.run(
+        kedro_run(project_copy, "--pipelines", "data_science"),
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "train" in result.stderr
+    (parent,) = project_runs(project_copy)
+    assert parent.info.status == "FAILED"
+    assert "mlflow.parentRunId" not in parent.data.tags
+
+
+@pytest.mark.slow
+def test_kill_9_of_kedro_run_leaves_no_process_behind(project_copy):
+    subprocess.run(
+        kedro_run(project_copy, "--pipelines", "data_processing"),
+        cwd=project_copy,
+        capture_output=True,
+        check=True,
+    )
+    run = subprocess.Popen(
+        kedro_run(project_copy, "--pipelines", "data_science"),
+        cwd=project_copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: whatever it starts is in it
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not any("candidate" in r.data.tags for r in project_runs(project_copy)):
+            assert run.poll() is None, "kedro run ended before its first candidate logged"
+            assert time.monotonic() < deadline, "no candidate run appeared in 5 minutes"
+            time.sleep(0.5)
+
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        time.sleep(1)
+
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)  # no process is left in its group
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -71,7 +71,7 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
         """Write the file, then log it to the candidate's run.
 
         Raises:
-            RuntimeError: If no ``kedro run`` (MLflow run) is active; nothing is written.
+            DatasetError: If no ``kedro run`` (MLflow run) is active; nothing is written.
         """
         run_id = candidate_run_id(self._candidate)  # fails before anything is written
         self._dataset.save(data)
