@@ -1,19 +1,12 @@
-"""Project hook: what kedro-mlflow does not know about the runs (tags, candidate runs).
+"""What kedro-mlflow does not know about the runs; stateless, every write by run id.
 
-kedro-mlflow opens one run per ``kedro run`` (the parent) and logs every ``params:`` input
-to it. :class:`TrackingHook` adds, by run id and without keeping state between calls:
-
-- to the parent: the git commit (and whether the work tree was dirty), the kedro env, the
-  pipelines and the session id, so a run says what code and configuration made it;
-- to a candidate's child run (``tracking.candidate_run_id``), before each of its nodes: the
-  node's ``params:`` inputs and the catalog files it reads (MLflow dataset tracking: name,
-  digest, rows, file), because those describe the candidate, not the whole run. The child
-  run is created then, by the candidate's first node: a run that fails before any
-  candidate leaves no empty child runs;
-- at the end: every child run still running is ended, ``FINISHED`` or ``FAILED``.
-
-The candidate's outputs (metrics, figure, model) go to the child run through their
-catalog entries (``datasets/candidate_datasets.py``), which name the candidate.
+kedro-mlflow opens one run per ``kedro run`` (the parent) and logs all ``params:`` to it.
+:class:`TrackingHook` adds to the parent what made it (git commit, env, pipelines,
+session); to a candidate's child run (``tracking.candidate_run_id``), before each of its
+nodes, the node's ``params:`` and the catalog files it reads (MLflow dataset tracking),
+which describe that candidate; and ends the child runs with the pipeline. A child is
+created by its candidate's first node, so a run failing before has none. Outputs reach
+the child through catalog entries that name it (``datasets/candidate_datasets.py``).
 """
 
 from __future__ import annotations
@@ -37,22 +30,12 @@ from california_housing.tracking import (
     parent_run_id,
 )
 
-#: MLflow's limit on a parameter value's length; longer values become tags (as kedro-mlflow).
-MAX_PARAM_LENGTH = 6000
+MAX_PARAM_LENGTH = 6000  #: MLflow's limit; longer values become tags, as in kedro-mlflow
 
 
 def git_commit(path: Path) -> tuple[str, bool] | None:
-    """The commit checked out at ``path`` and whether the work tree has changes.
-
-    Args:
-        path: A folder inside a git work tree.
-
-    Returns:
-        ``(sha, dirty)``, or None when ``path`` is not in a git work tree.
-    """
-    git = shutil.which("git")
-    if git is None:
-        return None
+    """``(sha, dirty)`` of the git work tree at ``path``; None outside one (or no git)."""
+    git = shutil.which("git") or "git"  # not installed: FileNotFoundError below
     try:
         sha, status = (
             subprocess.run(  # noqa: S603 (fixed arguments)
@@ -69,26 +52,19 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, the way kedro-mlflow names parameters."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
-        name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            flat |= flatten(value, f"{name}.")
+            flat |= flatten(value, f"{prefix}{key}.")
         else:
-            flat[name] = value
+            flat[f"{prefix}{key}"] = value
     return flat
 
 
-def _context(name: str) -> str:
-    """MLflow's dataset context of an input: what the candidate does with it."""
-    return "training" if name.endswith("train") else "evaluation"
-
-
 def _candidate(node: Node) -> str | None:
-    """The candidate ``node`` belongs to (its namespace), if it is tagged as one."""
     return node.namespace if CANDIDATE_TAG in node.tags and node.namespace else None
 
 
 class TrackingHook:
-    """Tag the parent run; log candidates' params and inputs; end their runs."""
+    """Tag the parent run; log candidates' params and inputs to their runs; end them."""
 
     @hook_impl(trylast=True)  # after kedro-mlflow has opened the parent run
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
@@ -102,14 +78,9 @@ class TrackingHook:
             "kedro_pipeline": ",".join(run_params.get("pipeline_names") or ["__default__"]),
             "kedro_session_id": str(run_params.get("run_id") or ""),  # also the save version
         }
-        commit = git_commit(Path(run_params.get("project_path") or Path.cwd()))
-        if commit is not None:
-            sha, dirty = commit
-            tags |= {
-                "git_commit": sha,
-                "mlflow.source.git.commit": sha,
-                "git_dirty": str(dirty).lower(),
-            }
+        if commit := git_commit(Path(run_params.get("project_path") or Path.cwd())):
+            tags |= {"git_commit": commit[0], "mlflow.source.git.commit": commit[0]}
+            tags["git_dirty"] = str(commit[1]).lower()
         mlflow.set_tags(tags)
 
     @hook_impl(trylast=True)  # after kedro-mlflow has (re)attached the parent run
@@ -121,11 +92,12 @@ class TrackingHook:
         import mlflow  # noqa: PLC0415
         from mlflow.entities import DatasetInput, InputTag, Param  # noqa: PLC0415
 
-        params = flatten({k[len("params:") :]: v for k, v in inputs.items() if k[:7] == "params:"})
+        params = flatten({k[7:]: v for k, v in inputs.items() if k.startswith("params:")})
         datasets = [
-            DatasetInput(dataset, [InputTag("mlflow.data.context", _context(name))])
+            DatasetInput(dataset, [InputTag("mlflow.data.context", context)])
             for name, data in inputs.items()
-            if (dataset := _input_dataset(catalog, name, data, own=f"{candidate}.")) is not None
+            if (dataset := _input_dataset(catalog, name, data, own=f"{candidate}."))
+            for context in ["training" if name.endswith("train") else "evaluation"]
         ]
         if not params and not datasets:
             return
@@ -141,8 +113,7 @@ class TrackingHook:
     @hook_impl
     def on_node_error(self, node: Node) -> None:
         """Mark the failed node's candidate run ``FAILED`` (if the candidate has one)."""
-        candidate, parent = _candidate(node), parent_run_id()
-        if candidate is not None and parent is not None:
+        if (candidate := _candidate(node)) and (parent := parent_run_id()):
             close_candidate_runs(parent, "FAILED", candidate=candidate)
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow ends the parent run
@@ -157,23 +128,14 @@ class TrackingHook:
 
 
 def _close(pipeline: Pipeline, status: str) -> None:
-    parent = parent_run_id()
-    if parent is not None and any(_candidate(node) for node in pipeline.nodes):
+    if (parent := parent_run_id()) and any(_candidate(node) for node in pipeline.nodes):
         close_candidate_runs(parent, status)
 
 
 def _input_dataset(catalog: Any, name: str, data: Any, own: str) -> Any:
-    """MLflow's record of a node input that is a table the user can find in the catalog.
+    """MLflow's record (name, digest, schema, rows, file) of a catalog file's table.
 
-    Args:
-        catalog: The run's catalog.
-        name: The input's name.
-        data: The loaded input.
-        own: Prefix of the candidate's own datasets (its results are not its inputs).
-
-    Returns:
-        An ``mlflow.entities.Dataset`` (name, digest, schema, rows, file), or None for
-        parameters, a candidate's own results, in-memory data and non-tables.
+    None for parameters, in-memory data and the candidate's ``own`` results.
     """
     import pandas as pd  # noqa: PLC0415
 
@@ -188,13 +150,11 @@ def _input_dataset(catalog: Any, name: str, data: Any, own: str) -> Any:
 
     versioned = catalog.get(name)
     if isinstance(versioned, AbstractVersionedDataset) and versioned.resolve_load_version():
-        # Kedro's versioned layout: <filepath>/<version>/<file name>
-        path = PurePosixPath(filepath)
+        path = PurePosixPath(filepath)  # Kedro's layout: <filepath>/<version>/<file name>
         filepath = str(path / versioned.resolve_load_version() / path.name)
     with warnings.catch_warnings():
-        # MLflow's schema inference hints that integer columns cannot hold NaN (advice for
-        # model signatures; this is a record of data), and its digest calls a pandas API
-        # that pandas 4 changes: nothing a user of this project can act on
+        # MLflow hints that integer columns cannot hold NaN (advice for model signatures,
+        # not for a record of data) and its digest calls a pandas API that pandas 4 changes
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         warnings.filterwarnings("ignore", message="Starting with pandas version 4")
         dataset = mlflow.data.from_pandas(data, source=CodeDatasetSource({}), name=name)
