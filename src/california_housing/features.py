@@ -117,8 +117,18 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
 
         Returns:
             ``X`` with the engineered columns appended.
+
+        Raises:
+            ValueError: Naming the columns that do not hold numbers (a served model's
+                signature accepts any type, so that integer columns pass).
         """
-        return add_features(X[list(self.feature_names_in_)], list(self.features))
+        X = X[list(self.feature_names_in_)]
+        not_numbers = {
+            c: str(t) for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)
+        }
+        if not_numbers:
+            raise ValueError(f"These columns must hold numbers: {not_numbers} (column: dtype).")
+        return add_features(X, list(self.features))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the output columns (raw columns, then features)."""

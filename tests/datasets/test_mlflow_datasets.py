@@ -590,3 +590,12 @@ def _post_when_ready(url: str, body: str, server) -> dict:
     response = requests.post(f"{url}/invocations", data=body, headers=headers, timeout=60)
     assert response.ok, response.text
     return response.json()
+
+
+def test_champion_names_a_column_that_does_not_hold_numbers(runs, models, champion, unseen_rows):
+    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    promote_best(champion)
+    served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
+
+    with pytest.raises(ValueError, match="HouseAge"):
+        served.predict(unseen_rows.astype({"HouseAge": str}))
