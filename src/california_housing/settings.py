@@ -6,7 +6,7 @@ from pathlib import Path
 from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
-from california_housing.hooks import CandidateRunsHook
+from california_housing.hooks import TrackingHook
 
 
 def project_root() -> str:
@@ -28,7 +28,7 @@ def pinned(distribution: str) -> str:
     return f"{distribution}=={version(distribution)}"
 
 
-HOOKS = (CandidateRunsHook(),)
+HOOKS = (TrackingHook(),)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,7 +1,10 @@
 """Custom Kedro datasets: the one place for custom I/O."""
 
-from california_housing.datasets.background import BackgroundMlflowDataset
 from california_housing.datasets.california_housing_dataset import CaliforniaHousingDataset
+from california_housing.datasets.candidate_datasets import (
+    CandidateArtifactDataset,
+    CandidateMetricsDataset,
+)
 from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
@@ -9,8 +12,9 @@ from california_housing.datasets.mlflow_datasets import (
 from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
 
 __all__ = [
-    "BackgroundMlflowDataset",
     "CaliforniaHousingDataset",
+    "CandidateArtifactDataset",
+    "CandidateMetricsDataset",
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
     "OptunaStudyDataset",

@@ -102,7 +102,8 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
 class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     """The trials table: a CSV file, an MLflow artifact, and one MLflow run per trial.
 
-    On save (inside a run), every trial becomes a run nested under the active run, with
+    On save (inside a run), every trial becomes a run nested under the run of
+    ``candidate`` (``tracking.candidate_run_id``; without one, under the active run), with
     the trial's parameters, its value (``metric_name``), its state and its timing. The
     runs are written from the table after the search, so their parent is right however
     many threads or workers ran the trials.
@@ -112,6 +113,7 @@ class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self,
         filepath: str,
         metric_name: str = "cv_rmse",
+        candidate: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
@@ -119,9 +121,11 @@ class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         Args:
             filepath: Where the CSV is written.
             metric_name: MLflow metric name of each trial's value.
+            candidate: The tuned candidate, whose run the trials' runs are nested under.
             metadata: Kedro metadata; unused here.
         """
         self._filepath = Path(filepath)
+        self._candidate = candidate
         self._metric_name = metric_name
         self.metadata = metadata
 
@@ -144,11 +148,15 @@ class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         data.to_csv(self._filepath, index=False)
         import mlflow  # noqa: PLC0415
 
+        from california_housing.tracking import candidate_run_id  # noqa: PLC0415
+
         parent = mlflow.active_run()
         if parent is None:
             return
-        mlflow.log_artifact(str(self._filepath))
         client = mlflow.MlflowClient()
+        if self._candidate is not None:
+            parent = client.get_run(candidate_run_id(self._candidate))
+        client.log_artifact(parent.info.run_id, str(self._filepath))
         for trial in data.to_dict(orient="records"):
             self._log_trial(client, parent, trial)
 

@@ -3,13 +3,13 @@
 from kedro.pipeline import Node, Pipeline
 
 from california_housing import structure
-from california_housing.hooks import CANDIDATE_TAG
 from california_housing.pipelines.data_science.nodes import (
     evaluate_predictions,
     fit_model,
     plot_predictions,
     predict_test,
 )
+from california_housing.tracking import CANDIDATE_TAG, candidate_name
 
 
 def evaluation_template() -> Pipeline:
@@ -66,7 +66,7 @@ def candidate(
     """
     return Pipeline(
         template,
-        namespace=f"{version}.{name}",
+        namespace=candidate_name(version, name),
         inputs={
             "train": f"{version}.train",
             "test": f"{version}.test",
