@@ -14,6 +14,9 @@ import pytest
 from california_housing.schema import RAW_FEATURES
 from tests.conftest import run_project
 
+# A full `kedro run --env test` (the `project` fixture) and reruns: a minute or more.
+pytestmark = pytest.mark.slow
+
 VERSIONS = {"v1": (20_640, 9), "v2": (9_261, 9), "v3": (9_261, 13)}
 MODELS = ("linear", "random_forest", "gradient_boosting", "xgboost")
 CANDIDATES = {f"{v}.{m}" for v in VERSIONS for m in MODELS} | {"v3.xgboost_tuned"}

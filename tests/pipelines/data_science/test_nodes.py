@@ -15,7 +15,7 @@ from california_housing.pipelines.data_science.nodes import (
     predict_test,
 )
 from california_housing.schema import RAW_FEATURES, TARGET
-from tests.helpers import project_parameters, real_splits
+from tests.helpers import project_parameters, version_splits
 
 PARAMETERS = project_parameters()
 V3 = PARAMETERS["versions"]["v3"]
@@ -28,9 +28,9 @@ METRICS = {"rmse", "mae", "r2", "mape"}
 
 
 @pytest.fixture(scope="module")
-def v3_data(raw_frame):
-    """A few hundred real v3 rows (train, test) and the common holdout within that test."""
-    splits, holdout = real_splits(raw_frame, PARAMETERS)
+def v3_data(generated_raw):
+    """A few hundred generated v3 rows (train, test) and the common holdout within that test."""
+    splits, holdout = version_splits(generated_raw, PARAMETERS)
     train, test = splits["v3"]
     train, test = train.head(400), test.head(120)
     holdout = holdout[holdout["row_id"].isin(test.index)].reset_index(drop=True)
