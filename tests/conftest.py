@@ -21,6 +21,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from california_housing import structure
 from california_housing.datasets import CaliforniaHousingDataset
 from california_housing.datasets.california_housing_dataset import synthetic_california_housing
 
@@ -32,6 +33,17 @@ for _name in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMET
 _SHARED_CACHE = REPO_ROOT.parent / "shared" / "data" / "scikit_learn_data"
 if "SCIKIT_LEARN_DATA" not in os.environ and _SHARED_CACHE.is_dir():
     os.environ["SCIKIT_LEARN_DATA"] = str(_SHARED_CACHE)
+
+
+@pytest.fixture(autouse=True)
+def _structure_from_the_working_directory():
+    """Each test starts with structure reading the project around the working directory.
+
+    A session created by a test (or a ProjectConfigLoader) binds its configuration to
+    ``california_housing.structure``; this unbinds it after the test.
+    """
+    yield
+    structure.read_from(None)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 from importlib.metadata import version
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
 from kedro.utils import find_kedro_project
 
 from california_housing.hooks import CandidateRunsHook
+from california_housing.structure import ProjectConfigLoader
 
 
 def project_root() -> str:
@@ -30,7 +30,9 @@ def pinned(distribution: str) -> str:
 
 HOOKS = (CandidateRunsHook(),)
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader that also gives the pipelines' structure (versions, models) the
+# session's --env / --conf-source: see structure.py.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
