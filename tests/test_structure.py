@@ -97,7 +97,7 @@ def test_missing_versions_are_named_with_where_they_were_looked_for(conf, projec
 def test_no_configuration_at_all_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
-    with pytest.raises(structure.StructureError, match="No configuration at .*conf/base"):
+    with pytest.raises(structure.StructureError, match=r"No configuration at .*conf/base"):
         structure.versions()
 
 
