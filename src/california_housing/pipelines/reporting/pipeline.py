@@ -69,7 +69,14 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             Node(apply_promotion, "promotion_decision", "champion", name="apply_promotion"),
             Node(
                 write_report,
-                ["leaderboard", "leaderboard_history", "promotion_decision", "champion"],
+                {
+                    "leaderboard": "leaderboard",
+                    "history": "leaderboard_history",
+                    "decision": "promotion_decision",
+                    "champion": "champion",
+                    "versions": "params:versions",
+                    "split": "params:split",
+                },
                 "report",
                 name="write_report",
             ),
