@@ -29,26 +29,32 @@ def pinned(distribution: str) -> str:
     return f"{distribution}=={version(distribution)}"
 
 
-# Warnings that libraries raise about their own code, which a user of this project can do
-# nothing about. Each filter names the message and the module that raises it, so the same
-# warning about this project's code still shows. This module is imported when Kedro
-# bootstraps the project, before it loads plugins, sessions and config loaders.
-#
-# omegaconf 2.4 deprecates register_new_resolver(), which Kedro's OmegaConfigLoader and
-# kedro-mlflow's hook still call (globals, runtime_params, custom resolvers, km.random_name).
-warnings.filterwarnings(
-    "ignore",
-    message=r"register_new_resolver\(\) is deprecated",
-    category=UserWarning,
-    module=r"kedro\.config\.omegaconf_config|kedro_mlflow\.framework\.hooks\.mlflow_hook",
-)
-# The Optuna study dataset turns on heartbeats on purpose (a killed worker's trial is
-# marked FAIL and its place retried); Optuna still marks the argument experimental.
-warnings.filterwarnings(
-    "ignore",
-    message=r"Argument ``heartbeat_interval`` is an experimental feature",
-    module=r"optuna\._experimental",
-)
+def quiet_library_warnings() -> None:
+    """Ignore warnings that libraries raise about their own code.
+
+    A user of this project can do nothing about them. Each filter names the message and
+    the module that raises it, so the same warning about this project's code still shows.
+    Called when Kedro imports this module (it bootstraps the project), before it loads
+    plugins, sessions and config loaders.
+    """
+    # omegaconf 2.4 deprecates register_new_resolver(), which Kedro's OmegaConfigLoader and
+    # kedro-mlflow's hook still call (globals, runtime_params, custom resolvers, km.random_name).
+    warnings.filterwarnings(
+        "ignore",
+        message=r"register_new_resolver\(\) is deprecated",
+        category=UserWarning,
+        module=r"kedro\.config\.omegaconf_config|kedro_mlflow\.framework\.hooks\.mlflow_hook",
+    )
+    # The Optuna study dataset turns on heartbeats on purpose (a killed worker's trial is
+    # marked FAIL and its place retried); Optuna still marks the argument experimental.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Argument ``heartbeat_interval`` is an experimental feature",
+        module=r"optuna\._experimental",
+    )
+
+
+quiet_library_warnings()
 
 HOOKS = (CandidateRunsHook(),)
 

@@ -350,7 +350,7 @@ def write_report(
 
 The target, `{TARGET}`, is the median house value of a census block group in units of
 {TARGET_UNIT}; RMSE and MAE are in the same unit (an RMSE of {rmse:.2f} is about
-${rmse * 100_000:,.0f}), MAPE is in percent.
+${round(rmse * 100_000, -3):,.0f}), MAPE is in percent.
 
 ## Winner
 
