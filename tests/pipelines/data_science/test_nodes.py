@@ -180,10 +180,13 @@ def test_plot_predictions_returns_a_titled_figure_outside_pyplot(train, test_row
     before = predictions.copy()
     open_before = plt.get_fignums()
 
-    figure = plot_predictions(predictions, model)
+    figure = plot_predictions(predictions, model, "v3.linear")
 
     assert isinstance(figure, Figure)
     assert len(figure.axes) == 2
-    assert figure.get_suptitle() == f"LinearRegression: test split ({len(test_rows):,} rows)"
+    assert figure.get_suptitle() == (
+        f"v3.linear (LinearRegression): own test split, {len(test_rows):,} rows, "
+        "MedHouseVal in $100,000"
+    )
     assert plt.get_fignums() == open_before
     pd.testing.assert_frame_equal(predictions, before)

@@ -85,4 +85,6 @@ def test_one_candidate_runs_on_an_in_memory_catalog(in_project, generated_raw):
     assert isinstance(regressor, SklearnPipeline)
     assert list(regressor.feature_names_in_) == RAW_FEATURES
     assert list(catalog.load(f"{CANDIDATE}.predictions").index) == list(test.index)
-    assert isinstance(catalog.load(f"{CANDIDATE}.predictions_plot"), Figure)
+    figure = catalog.load(f"{CANDIDATE}.predictions_plot")
+    assert isinstance(figure, Figure)
+    assert figure.get_suptitle().startswith("v3.linear (LinearRegression): own test split")
