@@ -14,6 +14,9 @@ import pytest
 from california_housing.schema import RAW_FEATURES
 from tests.conftest import run_project
 
+# A full `kedro run --env test` (the `project` fixture) and reruns: a minute or more.
+pytestmark = pytest.mark.slow
+
 VERSIONS = {"v1": (20_640, 9), "v2": (9_261, 9), "v3": (9_261, 13)}
 MODELS = ("linear", "random_forest", "gradient_boosting", "xgboost")
 CANDIDATES = {f"{v}.{m}" for v in VERSIONS for m in MODELS} | {"v3.xgboost_tuned"}
@@ -60,6 +63,11 @@ def test_data_versions_have_the_exact_real_shapes(project):
     v1_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v1", "test.parquet"))
     v3_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v3", "test.parquet"))
     assert set(v3_test.index) <= set(v1_test.index)
+    # the real figures of the one split (split.seed 42), checked here once, on the real data
+    holdout = pd.read_parquet(
+        _latest(project / "data/test/05_model_input", "common_holdout_ids.parquet")
+    )
+    assert (len(v1_test), len(v3_test), len(holdout)) == (4_128, 1_820, 1_820)
 
 
 def test_one_parent_run_with_parameters_and_tags(runs, project):
