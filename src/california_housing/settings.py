@@ -5,6 +5,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from kedro.utils import find_kedro_project
+from omegaconf.resolvers import oc
 
 from california_housing.hooks import TrackingHook
 from california_housing.structure import ProjectConfigLoader
@@ -64,7 +65,9 @@ CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"project_root": project_root, "pinned": pinned},
+    # oc.env beyond credentials: conf/team reads the tracking server's URL from
+    # MLFLOW_TRACKING_URI (README, "Scaling out")
+    "custom_resolvers": {"project_root": project_root, "pinned": pinned, "oc.env": oc.env},
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],

@@ -9,7 +9,10 @@ from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
 )
-from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
+from california_housing.datasets.optuna_datasets import (
+    OptunaStudyDataset,
+    OptunaTrialRunsDataset,
+)
 
 __all__ = [
     "CaliforniaHousingDataset",
@@ -18,5 +21,5 @@ __all__ = [
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
     "OptunaStudyDataset",
-    "OptunaTrialsDataset",
+    "OptunaTrialRunsDataset",
 ]

@@ -18,7 +18,14 @@ def _tuned_candidate(name: str) -> Pipeline:
         [
             Node(
                 tune_hyperparameters,
-                ["study", "train", "params:model", "params:version", "params:tuning"],
+                [
+                    "study",
+                    "trial_runs",
+                    "train",
+                    "params:model",
+                    "params:version",
+                    "params:tuning",
+                ],
                 ["best_params", "trials", "study_metrics"],
                 name="tune_hyperparameters",
             ),
