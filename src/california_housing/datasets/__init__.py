@@ -6,6 +6,7 @@ from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
 )
+from california_housing.datasets.monitoring_run import MlflowMonitoringRunDataset
 from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "CaliforniaHousingDataset",
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
+    "MlflowMonitoringRunDataset",
     "OptunaStudyDataset",
     "OptunaTrialsDataset",
 ]
