@@ -66,7 +66,7 @@ def _distributions(
         if len(cur):
             ax.hist(cur, bins=edges, density=True, alpha=0.55, color=_CUR, label="current")
         flagged = column in drift.index and bool(drift.loc[column, "drifted"])
-        psi = drift.loc[column, "psi"] if column in drift.index else np.nan
+        psi = drift.loc[column, "psi"] if "psi" in drift and column in drift.index else np.nan
         title = f"{column}  PSI {psi:.3f}" if pd.notna(psi) else f"{column}  (not assessed)"
         ax.set_title(
             title + ("  DRIFT" if flagged else ""), color=_BAD if flagged else "black", fontsize=10
