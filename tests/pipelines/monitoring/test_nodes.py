@@ -44,7 +44,7 @@ def _rows(n, seed=0, shift=0.0):
     return frame.assign(**{TARGET: rng.uniform(0.5, 4.5, n)})
 
 
-def _window(n=200, shift=0.0, feedback_every=2, version=3, error=0.3, seed=0):
+def _window(n=200, *, shift=0.0, feedback_every=2, version=3, error=0.3, seed=0):
     rows = _rows(n, seed, shift)
     noise = np.random.default_rng(seed + 1).normal(0, error, n)
     logged, fed = log_rows(
