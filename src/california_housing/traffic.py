@@ -283,14 +283,19 @@ def traffic(  # click passes options by name
     help="Run the retrain pipeline when the decision advises it "
     "(default: monitoring.auto_retrain).",
 )
-def monitor(env: str | None, retrain: bool | None) -> None:
+@click.option(
+    "--params",
+    default=None,
+    help="Passed to both runs, e.g. prediction_log_url=sqlite:////path/log.db",
+)
+def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
     """Run the monitoring pipeline, then retraining if the decision advises it.
 
     Two separate `kedro run`s, one after the other (a pipeline never runs another from
     inside a node): `kedro run --pipelines monitoring`, then, when decision.json says
     `retrain: true` and retraining is on, `kedro run --pipelines retrain`.
     """
-    env_args = ["--env", env] if env else []
+    env_args = (["--env", env] if env else []) + (["--params", params] if params else [])
     kedro = [sys.executable, "-m", "kedro", "run"]
     if subprocess.run([*kedro, "--pipelines", "monitoring", *env_args], check=False).returncode:  # noqa: S603
         raise click.ClickException("The monitoring run failed (see its log above).")
