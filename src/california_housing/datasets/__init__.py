@@ -8,6 +8,7 @@ from california_housing.datasets.mlflow_datasets import (
 )
 from california_housing.datasets.monitoring_run import MlflowMonitoringRunDataset
 from california_housing.datasets.optuna_datasets import OptunaStudyDataset, OptunaTrialsDataset
+from california_housing.datasets.prediction_log import PredictionLogQueryDataset
 
 __all__ = [
     "BackgroundMlflowDataset",
@@ -17,4 +18,5 @@ __all__ = [
     "MlflowMonitoringRunDataset",
     "OptunaStudyDataset",
     "OptunaTrialsDataset",
+    "PredictionLogQueryDataset",
 ]

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 import mlflow
 import pytest
 import yaml
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
-from kedro_datasets.pandas import SQLQueryDataset
 
-from california_housing.datasets import MlflowMonitoringRunDataset
+from california_housing.datasets import MlflowMonitoringRunDataset, PredictionLogQueryDataset
 from california_housing.pipelines.data_processing.nodes import assign_split, validate_raw
 from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.monitoring import create_pipeline
@@ -92,7 +91,7 @@ def _run(setting, url, tmp_path):
         "monitoring": setting["parameters"]["monitoring"] | {"window": window["params"]}
     }
     datasets = {
-        name: SQLQueryDataset(
+        name: PredictionLogQueryDataset(
             sql=catalog_yaml[name]["sql"], credentials={"con": url}, load_args=window
         )
         for name in ("monitoring_predictions", "monitoring_feedback")
@@ -176,3 +175,9 @@ def test_an_empty_window_gives_nothing_to_monitor(setting, tracking, tmp_path):
     assert (decision["status"], decision["retrain"]) == ("nothing_to_monitor", False)
     assert "Nothing to monitor." in out["monitoring_report"]
     assert out["run"]["tags"]["status"] == "nothing_to_monitor"
+
+
+def test_a_log_without_the_services_tables_is_named(setting, tracking, tmp_path):
+    url = f"sqlite:///{tmp_path}/never-served.db"
+    with pytest.raises(DatasetError, match=r"(?s)no such table: predictions.*kedro serve"):
+        _run(setting, url, tmp_path)
