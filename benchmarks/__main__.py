@@ -35,6 +35,7 @@ from benchmarks.harness import (
     summarise,
 )
 from benchmarks.monitoring import time_monitoring
+from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
 PREREQUISITES: dict[str, tuple[str, ...]] = {
@@ -196,6 +197,7 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "reporting": lambda repeat: time_pipeline("reporting", repeat),
     "default": lambda repeat: time_kedro([], repeat),
     "test_env": time_test_env,
+    "serving": time_serving,
     "monitoring": time_monitoring,
 }
 

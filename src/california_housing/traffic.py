@@ -62,14 +62,11 @@ def scenario_rows(
     """
     import numpy as np  # noqa: PLC0415
 
-    from california_housing.pipelines.data_processing.nodes import FILTER_OPS  # noqa: PLC0415
+    from california_housing.filters import row_mask  # noqa: PLC0415
 
     if rows < 1:
         raise ValueError(f"--rows must be at least 1, got {rows}.")
-    keep = split["split"].reindex(validated.index).eq("test")
-    for column, conditions in (filters or {}).items():
-        for op, value in conditions.items():
-            keep &= FILTER_OPS[op](validated[column], value)
+    keep = split["split"].reindex(validated.index).eq("test") & row_mask(validated, filters)
     pool = validated.loc[keep, [*RAW_FEATURES, TARGET]]
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(pool), size=rows, replace=rows > len(pool))

@@ -108,7 +108,7 @@ def _run(setting, url, tmp_path):
         "monitoring_drift",
         "monitoring_report",
         "monitoring_report_html",
-        "monitoring_figures",
+        "monitoring_figure_files",
     ]
     datasets |= {name: KeptMemoryDataset() for name in kept}
     datasets["monitoring_run"] = MlflowMonitoringRunDataset(
@@ -135,7 +135,13 @@ def test_control_traffic_raises_no_alarm(setting, tracking, tmp_path):
     assert run["tags"]["status"] == "ok" and run["metrics"]["retrain"] == 0.0
     assert {f"psi.{c}" for c in [*RAW_FEATURES, PREDICTION]} <= set(run["metrics"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
-    assert artifacts == {"decision.json", "report.md", "report.html"}
+    assert artifacts == {"decision.json", "report.md", "report.html", "figures"}
+    figures = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"], "figures")}
+    assert figures == {
+        "figures/distributions.png",
+        "figures/drift_scores.png",
+        "figures/live_error.png",
+    }
 
 
 def test_drift_traffic_flags_income_and_predictions_only(setting, tracking, tmp_path):
@@ -151,7 +157,9 @@ def test_drift_traffic_flags_income_and_predictions_only(setting, tracking, tmp_
     html = out["monitoring_report_html"]
     assert html.count("data:image/png;base64,") == 3 and "http" not in html
     assert "Retrain advised" in out["monitoring_report"]
-    assert set(out["monitoring_figures"]) == {
+    pngs = out["monitoring_figure_files"]
+    assert all(png.startswith(b"\x89PNG") for png in pngs.values())
+    assert set(pngs) == {
         "distributions.png",
         "drift_scores.png",
         "live_error.png",

@@ -100,12 +100,17 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             Node(
                 render_html,
                 ["monitoring_report", "monitoring_figures"],
-                "monitoring_report_html",
+                ["monitoring_report_html", "monitoring_figure_files"],
                 name="render_monitoring_html",
             ),
             Node(
                 tracking_record,
-                ["monitoring_decision", "monitoring_report", "monitoring_report_html"],
+                [
+                    "monitoring_decision",
+                    "monitoring_report",
+                    "monitoring_report_html",
+                    "monitoring_figure_files",
+                ],
                 "monitoring_run",
                 name="record_monitoring_run",
             ),

@@ -54,17 +54,19 @@ def _distributions(
     window: pd.DataFrame, reference: pd.DataFrame, ref_pred: pd.DataFrame, drift: pd.DataFrame
 ) -> Figure:
     columns = [*RAW_FEATURES, PREDICTION]
-    fig = Figure(figsize=(12, 9), layout="constrained")
+    fig = Figure(figsize=(12, 9))
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.04, top=0.92, hspace=0.35, wspace=0.2)
     axes = fig.subplots(3, 3).ravel()
     for ax, column in zip(axes, columns, strict=True):
         ref = (ref_pred if column == PREDICTION else reference)[column].to_numpy(float)
         cur = window[column].to_numpy(float)
-        both = np.concatenate([ref, cur]) if len(cur) else ref
-        low, high = np.quantile(both, [0.005, 0.995])
-        edges = np.linspace(low, high, 41) if high > low else 40
-        ax.hist(ref, bins=edges, density=True, alpha=0.55, color=_REF, label="reference")
-        if len(cur):
-            ax.hist(cur, bins=edges, density=True, alpha=0.55, color=_CUR, label="current")
+        low, high = np.quantile(np.concatenate([ref, cur]) if len(cur) else ref, [0.005, 0.995])
+        edges = np.linspace(low, high if high > low else low + 1.0, 41)
+        # one filled step line per sample: cheap to draw whatever the number of rows
+        for values, color, label in ((ref, _REF, "reference"), (cur, _CUR, "current")):
+            if len(values):
+                density, _ = np.histogram(values, bins=edges, density=True)
+                ax.stairs(density, edges, fill=True, alpha=0.5, color=color, label=label)
         flagged = column in drift.index and bool(drift.loc[column, "drifted"])
         psi = drift.loc[column, "psi"] if "psi" in drift and column in drift.index else np.nan
         title = f"{column}  PSI {psi:.3f}" if pd.notna(psi) else f"{column}  (not assessed)"
@@ -78,7 +80,8 @@ def _distributions(
 
 
 def _drift_scores(drift: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4))
+    fig.subplots_adjust(left=0.2, right=0.98, bottom=0.08, top=0.85, wspace=0.08)
     ax_psi, ax_ks = fig.subplots(1, 2, sharey=True)
     names = list(drift.index)
     colors = [_BAD if d else _REF for d in drift["drifted"]]
@@ -92,7 +95,8 @@ def _drift_scores(drift: pd.DataFrame) -> Figure:
 
 
 def _live_error(over_time: pd.DataFrame, live_error: Mapping[str, Any]) -> Figure:
-    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    fig = Figure(figsize=(10, 3.5))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.25, top=0.9)
     ax = fig.subplots()
     if over_time.empty:
         ax.text(
@@ -140,7 +144,10 @@ def _drift_markdown(drift: pd.DataFrame) -> str:
 
 
 def write_report(decision: Mapping[str, Any], drift: pd.DataFrame) -> str:
-    """The monitoring report in Markdown (figures linked from ``figures/``).
+    """The monitoring report in Markdown.
+
+    Figures are linked as ``figures/<name>.png`` (saved next to it); ``report.html``
+    embeds the same images.
 
     Args:
         decision: Output of ``decide_retraining``.
@@ -226,10 +233,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _png(fig: Figure) -> str:
+def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
 def _html_table(block: str) -> str:
@@ -243,28 +250,28 @@ def _html_table(block: str) -> str:
     return f"<table><tr>{cells}</tr>{rows}</table>"
 
 
-def render_html(markdown: str, figures: Mapping[str, Figure]) -> str:
-    """A self-contained HTML page of the report: figures embedded as base64 PNG.
+def render_html(markdown: str, figures: Mapping[str, Figure]) -> tuple[str, dict[str, bytes]]:
+    """A self-contained HTML page of the report, and the figures as PNG files.
 
-    Headings and tables become HTML, other paragraphs preformatted text, so the page
-    needs no Markdown renderer and no network.
+    Each figure is rendered once: the PNG bytes are embedded in the page (base64) and
+    returned for ``figures/<name>.png``. Headings and tables become HTML, other paragraphs
+    preformatted text, so the page needs no Markdown renderer and no network.
 
     Args:
         markdown: Output of :func:`write_report`.
         figures: Output of :func:`plot_monitoring`.
 
     Returns:
-        The HTML page.
+        The HTML page, and ``{file name: PNG bytes}``.
     """
+    images = {name: _png(fig) for name, fig in figures.items()}
     parts = []
     for block in markdown.split("\n\n"):
         text = block.strip()
-        if text.startswith("![") and "(figures/" in text:
-            name = text.split("(figures/", 1)[1].split(".png", 1)[0]
-            parts.append(
-                f'<img alt="{html.escape(name)}" src="data:image/png;base64,'
-                f'{_png(figures[name + ".png"])}">'
-            )
+        if text.startswith("![") and text.endswith(".png)"):
+            name = text.rsplit("/", 1)[1].removesuffix(")")
+            encoded = base64.b64encode(images[name]).decode("ascii")
+            parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">')
         elif text.startswith("|"):
             parts.append(_html_table(text))
         elif text.startswith("#"):
@@ -273,17 +280,18 @@ def render_html(markdown: str, figures: Mapping[str, Figure]) -> str:
         elif text:
             parts.append(f"<pre>{html.escape(text)}</pre>")
     body = "\n".join(parts)
-    return (
+    page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>Monitoring report</title><style>body{font-family:sans-serif;max-width:"
         "1100px;margin:auto}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
         "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:2px 6px;text-align:right}</style></head><body>\n" + body + "\n</body></html>\n"
     )
+    return page, images
 
 
 def tracking_record(
-    decision: Mapping[str, Any], report_md: str, report_html: str
+    decision: Mapping[str, Any], report_md: str, report_html: str, images: Mapping[str, bytes]
 ) -> dict[str, Any]:
     """What the monitoring run records in MLflow (``monitoring_run``).
 
@@ -291,11 +299,12 @@ def tracking_record(
         decision: Output of ``decide_retraining``.
         report_md: The Markdown report.
         report_html: The HTML report.
+        images: The report's figures as PNG bytes, by file name.
 
     Returns:
         ``metrics`` (drift scores per variable, live error, OOD rate, volume, latency,
         ``retrain`` as 0/1), ``params`` (thresholds, window, champion), ``tags`` and
-        ``artifacts`` (decision.json, report.md, report.html).
+        ``artifacts`` (decision.json, report.md, report.html, figures/*.png).
     """
     traffic, live = decision["traffic"], decision["live_error"]
     metrics: dict[str, float | None] = {
@@ -341,5 +350,6 @@ def tracking_record(
             "decision.json": json.dumps(decision, indent=2, default=str),
             "report.md": report_md,
             "report.html": report_html,
-        },
+        }
+        | {f"figures/{name}": png for name, png in images.items()},
     }
