@@ -36,7 +36,8 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
         reference_predictions: The champion's predictions on its test split.
         drift: Per-variable drift table.
         error_over_time: Live error per bucket of feedback rows.
-        live_error: Live error summary (``holdout_rmse``).
+        live_error: Live error summary (``holdout_rmse``, ``model_version``: the
+            predictions panel shows the rows this champion version answered).
 
     Returns:
         ``distributions.png`` (reference vs current per feature and for the predictions),
@@ -44,14 +45,20 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
         (RMSE and MAE over time against the holdout RMSE), by file name.
     """
     return {
-        "distributions.png": _distributions(window, reference, reference_predictions, drift),
+        "distributions.png": _distributions(
+            window, reference, reference_predictions, drift, live_error["model_version"]
+        ),
         "drift_scores.png": _drift_scores(drift),
         "live_error.png": _live_error(error_over_time, live_error),
     }
 
 
 def _distributions(
-    window: pd.DataFrame, reference: pd.DataFrame, ref_pred: pd.DataFrame, drift: pd.DataFrame
+    window: pd.DataFrame,
+    reference: pd.DataFrame,
+    ref_pred: pd.DataFrame,
+    drift: pd.DataFrame,
+    version: int,
 ) -> Figure:
     columns = [*RAW_FEATURES, PREDICTION]
     fig = Figure(figsize=(12, 9))
@@ -59,7 +66,8 @@ def _distributions(
     axes = fig.subplots(3, 3).ravel()
     for ax, column in zip(axes, columns, strict=True):
         ref = (ref_pred if column == PREDICTION else reference)[column].to_numpy(float)
-        cur = window[column].to_numpy(float)
+        rows = window[window["model_version"] == version] if column == PREDICTION else window
+        cur = rows[column].to_numpy(float)
         low, high = np.quantile(np.concatenate([ref, cur]) if len(cur) else ref, [0.005, 0.995])
         edges = np.linspace(low, high if high > low else low + 1.0, 41)
         # one filled step line per sample: cheap to draw whatever the number of rows
