@@ -2,6 +2,7 @@
 
 from california_housing.datasets.background import BackgroundMlflowDataset
 from california_housing.datasets.california_housing_dataset import CaliforniaHousingDataset
+from california_housing.datasets.champion_reference import ChampionSplitsDataset
 from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
@@ -13,6 +14,7 @@ from california_housing.datasets.prediction_log import PredictionLogQueryDataset
 __all__ = [
     "BackgroundMlflowDataset",
     "CaliforniaHousingDataset",
+    "ChampionSplitsDataset",
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
     "MlflowMonitoringRunDataset",

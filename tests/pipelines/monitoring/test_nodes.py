@@ -180,11 +180,9 @@ def test_an_empty_window_has_nothing_to_monitor():
 
 def test_select_reference_needs_a_champion():
     with pytest.raises(ValueError, match="No champion"):
-        select_reference({})
+        select_reference({}, {})
 
 
-def test_select_reference_names_an_unknown_data_version():
-    with pytest.raises(ValueError, match="'v9'"):
-        select_reference(
-            CHAMPION | {"data_version": "v9", "model": None}, v1_train=_rows(3), v1_test=_rows(3)
-        )
+def test_select_reference_refuses_another_versions_splits():
+    with pytest.raises(ValueError, match="'v2' but the reference splits are of 'v3'"):
+        select_reference(CHAMPION | {"model": None}, {"data_version": "v3"})

@@ -97,11 +97,10 @@ def _run(setting, url, tmp_path):
         for name in ("monitoring_predictions", "monitoring_feedback")
     }
     datasets |= {"registered_champion": MemoryDataset(setting["champion"])}
-    datasets |= {
-        f"{v}.{side}": MemoryDataset(frame)
-        for v, parts in setting["splits"].items()
-        for side, frame in zip(("train", "test"), parts, strict=True)
-    }
+    train, test = setting["splits"]["v2"]
+    datasets["champion_splits"] = MemoryDataset(
+        {"data_version": "v2", "split_version": "s", "train": train, "test": test}
+    )
     datasets |= parameter_datasets(pipeline, parameters)
     kept = [
         "monitoring_decision",

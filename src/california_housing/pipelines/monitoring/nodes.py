@@ -35,37 +35,37 @@ def _champion_or_fail(champion: Mapping[str, Any]) -> None:
 
 
 def select_reference(
-    champion: Mapping[str, Any], **splits: pd.DataFrame
+    champion: Mapping[str, Any], splits: Mapping[str, Any]
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """The champion's description, its own training data and its predictions on its test split.
 
     Args:
         champion: The registry's champion (``data_version``, ``model``...), from
             ``registered_champion``.
-        **splits: ``{version}_train`` and ``{version}_test`` for every data version.
+        splits: The champion's own ``train`` and ``test`` splits, from
+            ``champion_splits`` (its data version, as saved when it was trained).
 
     Returns:
-        The champion without its model (for the other nodes), the reference rows (the 8
-        raw features of the champion's data version's train
-        split), and a one-column frame of the champion's predictions on that version's
-        test split (the predictions it makes on rows it has not seen).
+        The champion without its model (for the other nodes, with the splits'
+        ``split_version``), the reference rows (the 8 raw features of its train split),
+        and a one-column frame of the champion's predictions on its test split (the
+        predictions it makes on rows it has not seen).
 
     Raises:
-        ValueError: When there is no champion or its data version is not built.
+        ValueError: When there is no champion, or the splits are another version's.
     """
     _champion_or_fail(champion)
-    version = champion["data_version"]
-    train, test = splits.get(f"{version}_train"), splits.get(f"{version}_test")
-    if train is None or test is None:
-        known = sorted({k.rsplit("_", 1)[0] for k in splits})
+    if splits.get("data_version") != champion["data_version"]:
         raise ValueError(
-            f"The champion was trained on data version {version!r}, which is not among the "
-            f"configured versions {known}; restore it in parameters_data_processing.yml."
+            f"The champion was trained on data version {champion['data_version']!r} but the "
+            f"reference splits are of {splits.get('data_version')!r}; the champion moved "
+            "during the run: run monitoring again."
         )
-    predicted = champion["model"].predict(test[RAW_FEATURES])
+    predicted = champion["model"].predict(splits["test"][RAW_FEATURES])
+    described = {k: v for k, v in champion.items() if k != "model"}
     return (
-        {k: v for k, v in champion.items() if k != "model"},
-        train[RAW_FEATURES].reset_index(drop=True),
+        described | {"split_version": splits["split_version"]},
+        splits["train"][RAW_FEATURES].reset_index(drop=True),
         pd.DataFrame({PREDICTION: np.asarray(predicted, float)}),
     )
 
@@ -295,7 +295,15 @@ def decide_retraining(
         "window": {"since": traffic["since"], "until": traffic["until"], "rows": traffic["rows"]},
         "champion": {
             k: champion.get(k)
-            for k in ("name", "version", "candidate", "data_version", "holdout_rmse", "run_id")
+            for k in (
+                "name",
+                "version",
+                "candidate",
+                "data_version",
+                "holdout_rmse",
+                "run_id",
+                "split_version",
+            )
         },
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -2,7 +2,6 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from california_housing import structure
 from california_housing.pipelines.monitoring.nodes import (
     compute_drift,
     compute_live_error,
@@ -25,14 +24,11 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     Returns:
         The monitoring pipeline.
     """
-    splits = {
-        f"{v}_{side}": f"{v}.{side}" for v in structure.versions() for side in ("train", "test")
-    }
     return Pipeline(
         [
             Node(
                 select_reference,
-                {"champion": "registered_champion"} | splits,
+                ["registered_champion", "champion_splits"],
                 ["monitoring_champion", "monitoring_reference", "monitoring_reference_predictions"],
                 name="select_reference",
             ),

@@ -203,8 +203,8 @@ Created {decision["created_at"]}. Window: {decision["window"]["since"]} to \
 
 Model `{champ["name"]}` version {champ["version"]} (`{champ["candidate"]}`, data version \
 `{champ["data_version"]}`, run `{champ["run_id"]}`). Reference: the raw features of \
-`{champ["data_version"]}.train` (its training data); reference predictions: the champion's \
-predictions on `{champ["data_version"]}.test`.
+`{champ["data_version"]}.train` as saved at `{champ.get("split_version")}` (its training data); \
+reference predictions: the champion's predictions on `{champ["data_version"]}.test`.
 
 ## Drift
 
