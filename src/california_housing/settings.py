@@ -1,6 +1,7 @@
 """Project settings: framework glue only. See https://docs.kedro.org/ for the options."""
 
 import warnings
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def pinned(distribution: str) -> str:
     costs seconds per model), and this keeps those pins equal to what trained them.
     """
     return f"{distribution}=={version(distribution)}"
+
+
+def utc_hours_ago(hours: float) -> str:
+    """``${utc_hours_ago:168}`` -> the UTC time 168 hours ago, ``YYYY-MM-DD HH:MM:SS``.
+
+    The default start of the monitoring window; this text form compares correctly with
+    the timestamps SQLAlchemy stores in SQLite and is parsed by PostgreSQL.
+    """
+    moment = datetime.now(UTC) - timedelta(hours=float(hours))
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def quiet_library_warnings() -> None:
@@ -67,7 +78,12 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # oc.env beyond credentials: conf/team reads the tracking server's URL from
     # MLFLOW_TRACKING_URI (README, "Scaling out")
-    "custom_resolvers": {"project_root": project_root, "pinned": pinned, "oc.env": oc.env},
+    "custom_resolvers": {
+        "project_root": project_root,
+        "pinned": pinned,
+        "utc_hours_ago": utc_hours_ago,
+        "oc.env": oc.env,
+    },
     "config_patterns": {
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
