@@ -1,23 +1,17 @@
 """The web UI in a real headless browser, against a real `kedro serve --env test`.
 
-The service serves the champion of the `project` fixture (a `kedro run --env test` in a copy
-of the project, conftest.py). Chromium is Debian's (`/usr/bin/chromium`), driven by
-Playwright's Python package; nothing is downloaded. Each page is saved as a screenshot under
-the test's tmp_path and checked not to be blank.
+The service (``served``, tests/serving/conftest.py) serves the champion of the `project`
+fixture (a `kedro run --env test` in a copy of the project, tests/conftest.py). Chromium is
+Debian's (`/usr/bin/chromium`), driven by Playwright's Python package; nothing is
+downloaded. Each page is saved as a screenshot under the test's tmp_path and checked not to
+be blank.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +19,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from california_housing.schema import RAW_FEATURES, raw_schema
+from tests.serving.conftest import start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -40,64 +35,12 @@ CHROMIUM_ARGS = [
 ]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "data" / "01_raw" / "examples" / "new_houses.csv"
-READY_WITHIN_S = 180  # a bound on the wait for start-up, not a speed check
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serve(project: Path, log_path: Path) -> Iterator[str]:
-    """`kedro serve --env test` on a free 127.0.0.1 port, in its own process group.
-
-    Yields the base URL once ``/ready`` answers 200; the process group is stopped on exit,
-    whatever happened.
-    """
-    port = _free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["kedro", "serve", "--env", "test", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_WITHIN_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"kedro serve exited ({process.returncode}):\n{log_path.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"kedro serve not ready in {READY_WITHIN_S} s:\n{log_path.read_text()}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture(scope="module")
-def service(project, tmp_path_factory) -> Iterator[str]:
-    """The base URL of a running service on the test project's champion."""
-    with _serve(project, tmp_path_factory.mktemp("serve") / "serve.log") as base:
-        yield base
+def service(served) -> str:
+    """The base URL of the running service of ``served`` (tests/serving/conftest.py)."""
+    return served.url
 
 
 @pytest.fixture(scope="module")
@@ -187,10 +130,12 @@ def test_predict_page_labels_ranges_and_domain_warning(service, page, tmp_path):
     labels = page.locator("#predict-form label").all_inner_texts()
     assert labels == RAW_FEATURES
     # the ranges shown come from the one raw schema
-    latitude = raw_schema(with_target=False).columns["Latitude"].checks
-    bounds = sorted(str(c.statistics[k]) for c in latitude for k in c.statistics)
-    help_text = page.inner_text("#f-Latitude-help")
-    assert all(bound in help_text for bound in bounds), help_text
+    for name in RAW_FEATURES:
+        checks = raw_schema(with_target=False).columns[name].checks
+        bounds = [f"{v:g}" for c in checks for v in (c.statistics or {}).values()]
+        help_text = page.inner_text(f"#f-{name}-help")
+        assert bounds, name
+        assert all(f" {bound}" in help_text for bound in bounds), help_text
 
     page.get_by_label("Longitude", exact=True).fill("-117.5")  # east of the v2/v3 cut
     page.get_by_role("button", name="Predict").click()
@@ -339,8 +284,9 @@ def _decision() -> dict:
 
 
 def test_service_down_says_so_and_how_to_start_it(project, page, tmp_path):
-    with _serve(project, tmp_path / "serve.log") as base:
-        page.goto(f"{base}/ui/")
+    with start_server(project, tmp_path) as server:
+        wait_ready(server)
+        page.goto(f"{server.url}/ui/")
         page.wait_for_selector("#predict-form")
     # the service is stopped now; the page is still open
     page.get_by_role("button", name="Predict").click()
