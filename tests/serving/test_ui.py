@@ -251,6 +251,8 @@ def test_monitoring_page_shows_predictions_volume_and_decision(service, project,
     decision_path.write_text(json.dumps(_decision()))
     page.reload()
     page.wait_for_selector("#drift")
+    page.wait_for_selector("#volume-chart")
+    page.wait_for_selector("#predictions")
     assert page.inner_text("#decision-status") == "Retraining advised"
     assert page.inner_text("#drifted") == "MedInc"
     assert "1 feature(s) drifted" in page.inner_text("#reasons")

@@ -10,7 +10,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from california_housing.schema import RAW_FEATURES, raw_schema
+from california_housing.serving.app import create_app
+from california_housing.serving.config import load_settings
 from california_housing.serving.ui import create_router, feature_fields
+from tests.conftest import REPO_ROOT
 
 HEADER = [
     "rank", "candidate", "data_version", "model_type", "holdout_rmse", "holdout_mae",
@@ -144,3 +147,19 @@ def test_monitoring_latest_is_503_not_500_on_a_damaged_file(client, data_root):
     response = client.get("/monitoring/latest")
     assert response.status_code == 503
     assert "rerun" in response.json()["detail"]
+
+
+def test_the_service_serves_the_ui_of_its_environment(monkeypatch):
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    settings = load_settings("test", REPO_ROOT)
+    assert settings.env == "test"
+    assert settings.data_root == f"{REPO_ROOT.as_posix()}/data/test"
+
+    app = create_app(settings)
+    client = TestClient(app)  # not started: no model loaded, no log opened
+    for path in ("/ui/", "/ui/batch", "/ui/model", "/ui/monitoring"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/monitoring/latest").status_code in {200, 404}
+    documented = app.openapi()["paths"]
+    assert "/monitoring/latest" in documented
+    assert not any(path.startswith("/ui") for path in documented)
