@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from tests.serving.conftest import start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's chromium (.ci/run installs it); another Chromium build by name or UI_TEST_CHROMIUM
+CHROMIUM = os.environ.get("UI_TEST_CHROMIUM") or next(
+    (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))),
+    "/usr/bin/chromium",
+)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -48,7 +53,10 @@ def browser():
     """Debian's Chromium, headless, through Playwright (no browser download)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run installs it).")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run installs it), "
+            "or point UI_TEST_CHROMIUM at a Chromium binary."
+        )
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
