@@ -46,9 +46,12 @@ def test_feature_fields_follow_the_raw_schema():
     assert [f["name"] for f in fields] == RAW_FEATURES
     columns = raw_schema(with_target=False).columns
     for field in fields:
-        stats = {k: v for c in columns[field["name"]].checks for k, v in c.statistics.items()}
-        assert field["min"] == stats.get("min_value")
-        assert field["max"] == stats.get("max_value")
+        # the bounds the pandera schema really checks: > min, <= max
+        checks = {c.name: c.statistics for c in columns[field["name"]].checks}
+        assert field["min"] == checks.get("greater_than", {}).get("min_value")
+        assert field["max"] == checks.get("less_than_or_equal_to", {}).get("max_value")
+        assert not field["min_inclusive"]
+        assert field["max_inclusive"]
         assert field["description"]
         assert field["unit"]
         low, high = field["min"], field["max"]

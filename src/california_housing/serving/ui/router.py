@@ -5,7 +5,7 @@ no endpoint for. They read files the pipelines wrote under the configured data r
 (``${globals:data_root}``), never the model:
 
 - ``GET /ui/api/config``: the form's fields, their descriptions, units and valid ranges
-  (the ranges come from :func:`california_housing.schema.raw_schema`, not retyped);
+  (the ranges are ``california_housing.schema.RANGES``, not retyped);
 - ``GET /ui/api/report``: the last report's leaderboard, figures and promotion decision
   (``08_reporting/``), and ``GET /ui/api/report/figures/{name}`` for one figure;
 - ``GET /monitoring/latest``: the latest monitoring decision
@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from california_housing.schema import RAW_FEATURES, raw_schema
+from california_housing.schema import RANGES, RAW_FEATURES
 
 #: The pages: path, title, one-line purpose and script (page.html is their one template).
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -139,27 +139,20 @@ def feature_fields() -> list[dict[str, Any]]:
     Returns:
         One entry per raw feature, in the data's order: ``name``, ``description``,
         ``unit``, ``default``, ``step``, and ``min``/``max`` with ``min_inclusive`` /
-        ``max_inclusive`` (a bound is ``None`` when the schema has none).
+        ``max_inclusive`` (``schema.RANGES`` is checked as ``min < value <= max``; a bound
+        is ``None`` when there is none).
     """
-    columns = raw_schema(with_target=False).columns
-    fields = []
-    for name in RAW_FEATURES:
-        bounds: dict[str, Any] = {
-            "min": None,
-            "min_inclusive": True,
-            "max": None,
+    return [
+        {
+            "name": name,
+            **FEATURE_HELP[name],
+            "min": RANGES[name][0],
+            "min_inclusive": False,
+            "max": RANGES[name][1],
             "max_inclusive": True,
         }
-        for check in columns[name].checks:
-            statistics = check.statistics or {}
-            if check.name in {"greater_than", "greater_than_or_equal_to"}:
-                bounds["min"] = float(statistics["min_value"])
-                bounds["min_inclusive"] = check.name == "greater_than_or_equal_to"
-            elif check.name in {"less_than", "less_than_or_equal_to"}:
-                bounds["max"] = float(statistics["max_value"])
-                bounds["max_inclusive"] = check.name == "less_than_or_equal_to"
-        fields.append({"name": name, **FEATURE_HELP[name], **bounds})
-    return fields
+        for name in RAW_FEATURES
+    ]
 
 
 def _static(name: str) -> bytes:
