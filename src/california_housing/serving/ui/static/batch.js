@@ -1,7 +1,7 @@
 // Batch page: a CSV file -> POST /predict (all rows at once) -> problems by row and column,
 // or the scored file to download. As in the API, one invalid row means nothing is scored.
 import {
-  ApiError, api, detailText, dollars, el, errorNotice, show, startPage,
+  ApiError, api, detailText, dollars, el, errorNotice, ruleText, show, startPage,
 } from "./common.js";
 
 let features = [];
@@ -143,7 +143,7 @@ async function score(file) {
         el("td", { class: "num" }, i + 1),
         features.map((f) => el("td", { class: "num" }, rows[i][f])),
         el("td", { class: "num" }, dollars(p.predicted_MedHouseVal)),
-        el("td", {}, p.out_of_domain ? `outside: ${p.domain_violations.join("; ")}` : "inside")))))),
+        el("td", {}, p.out_of_domain ? `outside (needs ${p.domain_violations.map(ruleText).join(" and ")})` : "inside")))))),
   );
 }
 

@@ -186,9 +186,17 @@ export function when(value) {
   return date.toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
 
+const SYMBOLS = { lt: "<", le: "≤", gt: ">", ge: "≥", eq: "=", ne: "≠" };
+
+/** A rule as the API words it ("Longitude lt -119.0") with a symbol ("Longitude < -119.0"). */
+export function ruleText(rule) {
+  const [column, op, ...value] = String(rule).split(" ");
+  return SYMBOLS[op] ? `${column} ${SYMBOLS[op]} ${value.join(" ")}` : String(rule);
+}
+
 /** A domain (`{column: {op: value}}`) as rules: "Longitude < -119". */
 export function domainRules(domain) {
-  const symbols = { lt: "<", le: "≤", gt: ">", ge: "≥", eq: "=", ne: "≠" };
+  const symbols = SYMBOLS;
   const rules = [];
   for (const [column, ops] of Object.entries(domain || {})) {
     for (const [op, value] of Object.entries(ops || {})) {

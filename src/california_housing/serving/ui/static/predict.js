@@ -1,7 +1,7 @@
 // Predict page: the 8 raw features -> POST /predict -> the price, the domain check, the map.
 import {
   ApiError, api, detailText, dollars, domainRules, el, errorNotice, fixed,
-  show, startPage, svg, withCode,
+  ruleText, show, startPage, svg, withCode,
 } from "./common.js";
 
 // A rough outline of California (longitude, latitude), enough to place a point by eye.
@@ -138,8 +138,9 @@ function showPrediction(answer) {
     parts.push(el(
       "div", { class: "notice warn", role: "alert", id: "ood-warning" },
       el("strong", {}, "Outside the model's training domain"),
-      ": the model never saw block groups like this one, so treat the price with caution. Rules broken:",
-      el("ul", {}, prediction.domain_violations.map((rule) => el("li", {}, rule))),
+      ": the model never saw block groups like this one, so treat the price with caution."
+      + " Rules of its training data that this block group breaks:",
+      el("ul", {}, prediction.domain_violations.map((rule) => el("li", {}, ruleText(rule)))),
     ));
   } else {
     parts.push(el("div", { class: "notice ok", id: "in-domain" },
