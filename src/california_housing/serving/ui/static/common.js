@@ -181,7 +181,9 @@ export function fixed(value, digits = 4) {
 
 export function when(value) {
   if (!value) return "";
-  const date = new Date(value);
+  // timestamps without a zone are UTC here (the pipelines write UTC)
+  const text = String(value);
+  const date = new Date(/(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text.replace(" ", "T")}Z`);
   if (Number.isNaN(date.getTime())) return String(value);
   return date.toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
