@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from california_housing.schema import RAW_FEATURES, raw_schema
-from tests.serving.conftest import start_server, wait_ready
+from tests.serving.conftest import API_KEY, KEDRO, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "data" / "01_raw" / "examples" / "new_houses.csv"
+DECISION = "data/test/08_reporting/monitoring/decision.json"
 
 
 @pytest.fixture(scope="module")
@@ -236,36 +238,86 @@ def test_model_page_shows_the_champion_and_the_last_report(service, project, pag
     _screenshot(page, tmp_path / "model.png")
 
 
-def test_monitoring_page_shows_predictions_volume_and_decision(service, project, page, tmp_path):
+def test_monitoring_page_shows_predictions_volume_and_no_decision_yet(
+    service, project, page, tmp_path
+):
     with EXAMPLES.open(newline="") as handle:
         rows = [{name: float(r[name]) for name in RAW_FEATURES} for r in csv.DictReader(handle)]
     _predict(service, rows)
     total = _total(service)
-    decision_path = project / "data/test/08_reporting/monitoring/decision.json"
-    decision_path.unlink(missing_ok=True)
+    (project / DECISION).unlink(missing_ok=True)
 
     page.goto(f"{service}/ui/monitoring")
     notice = page.wait_for_selector("[data-kind=no-decision]")
     assert "kedro run --env test --pipelines monitoring" in notice.inner_text()
     page.wait_for_selector("#predictions")
+    page.wait_for_selector("#volume-chart")
     assert page.inner_text("#page-info").endswith(f"of {total}, newest first")
     assert page.locator("#predictions tbody tr").count() == min(total, 20)
     bars = page.locator("#volume-chart rect[data-count]").evaluate_all(
         "bars => bars.map(b => Number(b.dataset.count))"
     )
     assert sum(bars) == total  # every prediction of this test run is within the last 24 h
+    _screenshot(page, tmp_path / "monitoring_no_decision.png")
 
-    decision_path.parent.mkdir(parents=True, exist_ok=True)
-    decision_path.write_text(json.dumps(_decision()))
-    page.reload()
-    page.wait_for_selector("#drift")
-    page.wait_for_selector("#volume-chart")
-    page.wait_for_selector("#predictions")
-    assert page.inner_text("#decision-status") == "Retraining advised"
-    assert page.inner_text("#drifted") == "MedInc"
-    assert "1 feature(s) drifted" in page.inner_text("#reasons")
-    assert page.locator("#drift tr.drifted").count() == 1
-    _screenshot(page, tmp_path / "monitoring.png")
+
+def test_monitoring_page_renders_a_decision(service, project, page, tmp_path):
+    path = project / DECISION
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_decision()))
+    try:
+        page.goto(f"{service}/ui/monitoring")
+        page.wait_for_selector("#drift")
+        page.wait_for_selector("#volume-chart")
+        page.wait_for_selector("#predictions")
+        assert page.inner_text("#decision-status") == "Retraining advised"
+        assert page.inner_text("#drifted") == "MedInc"
+        assert "1 feature(s) drifted" in page.inner_text("#reasons")
+        assert page.locator("#drift tr.drifted").count() == 1
+        assert "at least 30 needed" in page.inner_text("#live-error")
+        _screenshot(page, tmp_path / "monitoring.png")
+    finally:
+        path.unlink()
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "src/california_housing/pipelines/monitoring").is_dir(),
+    reason="the monitoring pipeline is not in this tree",
+)
+def test_monitoring_page_shows_the_monitoring_pipelines_decision(
+    served, project, raw_frame, page, tmp_path
+):
+    sample = raw_frame.sample(300, random_state=0)
+    answer = _predict(served.url, sample[RAW_FEATURES].to_dict(orient="records"))
+    feedback = [
+        {"prediction_id": p["prediction_id"], "MedHouseVal": float(v)}
+        for p, v in zip(answer["predictions"], sample["MedHouseVal"], strict=True)
+    ]
+    httpx.post(
+        f"{served.url}/feedback",
+        json={"feedback": feedback},
+        headers={"X-API-Key": API_KEY},
+        timeout=30,
+    ).raise_for_status()
+    subprocess.run(
+        [KEDRO, "run", "--env", "test", "--pipelines", "monitoring",
+         "--params", f"prediction_log_url=sqlite:///{served.db_path}"],
+        cwd=project, check=True, capture_output=True,
+    )  # fmt: skip
+    decision = json.loads((project / DECISION).read_text())
+    try:
+        page.goto(f"{served.url}/ui/monitoring")
+        page.wait_for_selector("#decision-status")
+        drifted = [name for name, row in decision["drift"].items() if row["drifted"]]
+        assert page.inner_text("#drifted") == (", ".join(drifted) or "none")
+        reasons = page.locator("#reasons li").all_inner_texts()
+        assert reasons == decision["reasons"]
+        assert page.locator("#drift tbody tr").count() == len(decision["drift"])
+        if decision["live_error"].get("assessed"):
+            assert f"{decision['live_error']['rmse']:.4f}" in page.inner_text("#live-error")
+        _screenshot(page, tmp_path / "monitoring_pipeline.png")
+    finally:
+        (project / DECISION).unlink()
 
 
 def _decision() -> dict:
