@@ -54,7 +54,7 @@ function liveError(live) {
     el("dt", {}, "Live RMSE"), el("dd", {}, fixed(live.rmse, 4)),
     el("dt", {}, "Holdout RMSE"), el("dd", {}, fixed(live.holdout_rmse, 4)),
     el("dt", {}, "Change"), el("dd", {}, live.rmse_change === null || live.rmse_change === undefined
-      ? "n/a" : `${(live.rmse_change * 100).toFixed(1)} %`),
+      ? "n/a" : `${live.rmse_change >= 0 ? "+" : ""}${(live.rmse_change * 100).toFixed(1)} %`),
     el("dt", {}, "Live MAE"), el("dd", {}, fixed(live.mae, 4)));
 }
 
