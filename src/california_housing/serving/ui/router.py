@@ -178,7 +178,8 @@ def _number(text: str | None) -> Any:
         return text
     if not math.isfinite(value):
         return None
-    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+    integer = value.is_integer() and not any(c in text for c in ".eE")
+    return int(value) if integer else value
 
 
 def _no_constant(_name: str) -> None:
@@ -226,7 +227,6 @@ def _last_report(reporting: Path) -> dict[str, Any]:
         (p.name for p in reporting.glob("comparison_*.png") if _FIGURE.fullmatch(p.name)),
         key=lambda name: (name != "comparison_overall.png", name),
     )
-    promotion = None
     promotion_path = reporting / "promotion_decision.json"
     try:
         promotion = _read_json(promotion_path) | {"decided_at": _modified(promotion_path)}
