@@ -40,6 +40,7 @@ from benchmarks.harness import (
     save_state,
     summarise,
 )
+from benchmarks.monitoring import time_monitoring
 from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
@@ -293,6 +294,7 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "default": lambda repeat: time_kedro([], repeat),
     "test_env": time_test_env,
     "serving": time_serving,
+    "monitoring": time_monitoring,
 }
 
 

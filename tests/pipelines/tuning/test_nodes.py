@@ -30,7 +30,7 @@ from california_housing.pipelines.tuning.nodes import (
 )
 from california_housing.pipelines.tuning.search_space import SearchSpaceError
 from california_housing.schema import RAW_FEATURES
-from tests.helpers import project_parameters, real_splits
+from tests.helpers import project_parameters, version_splits
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PARAMETERS = project_parameters()
@@ -120,9 +120,9 @@ def tiny_tuning(**changes):
 
 
 @pytest.fixture(scope="module")
-def v3_split(raw_frame):
-    """The real v3 split: 300 of its train rows, and all its test rows."""
-    splits, _ = real_splits(raw_frame, PARAMETERS)
+def v3_split(generated_raw):
+    """The v3 split of generated rows: 300 of its train rows, and all its test rows."""
+    splits, _ = version_splits(generated_raw, PARAMETERS)
     train, test = splits["v3"]
     return train.head(300), test
 
@@ -411,6 +411,7 @@ def test_an_interrupted_search_keeps_its_finished_trials(monkeypatch, tmp_path, 
     assert [(t.params, t.value) for t in resumed[:2]] == [(t.params, t.value) for t in kept[:2]]
 
 
+@pytest.mark.slow  # a worker process, killed, and its trial left to go stale
 def test_a_killed_worker_leaves_its_finished_trials_and_a_failed_one(tmp_path, train):
     train_file = tmp_path / "train.parquet"
     train.to_parquet(train_file)
@@ -474,6 +475,7 @@ def test_a_study_of_another_configuration_is_refused(tmp_path, train):
     assert len(dataset.load().trials) == 1
 
 
+@pytest.mark.slow  # two worker processes
 def test_two_workers_share_one_study(tmp_path, train):
     train_file = tmp_path / "train.parquet"
     train.to_parquet(train_file)
