@@ -40,6 +40,7 @@ def test_unknown_keys_and_bad_limits_are_named():
         ServingSettings.from_config({"model_name": "m"}, tracking_uri="x", environ={})
 
 
+@pytest.mark.slow  # two real Kedro sessions: their hooks start MLflow on the project's store
 def test_settings_of_an_environment_come_from_its_configuration(monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "SERVING_LOG_DB_URL", "SERVING_MODEL_ALIAS"):
         monkeypatch.delenv(name, raising=False)

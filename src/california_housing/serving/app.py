@@ -37,7 +37,7 @@ from starlette.responses import Response
 from california_housing import __version__
 from california_housing.schema import RAW_FEATURES, TARGET
 from california_housing.scoring import score
-from california_housing.serving import schemas
+from california_housing.serving import schemas, ui
 from california_housing.serving.champion import Champion, NoChampionError
 from california_housing.serving.config import ServingSettings, load_settings
 from california_housing.serving.metrics import Metrics
@@ -460,6 +460,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
             return no_model()
         return _json(current.describe() | {"changed": changed})
 
+    app.include_router(ui.create_router(settings.data_root, env=settings.env))
     _ = api_key_header  # documented security scheme (checked in `authorised`)
     endpoints = {route.path for route in app.routes if hasattr(route, "methods")}
     app.add_middleware(_RequestMetrics, metrics=metrics, endpoints=endpoints)

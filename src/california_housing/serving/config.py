@@ -46,6 +46,9 @@ class ServingSettings:
         shutdown_flush_seconds: On shutdown, how long to keep retrying the last writes.
         log_spill_path: File for rows still unwritten after that (written first by the next
             start); default: next to a SQLite log.
+        data_root: The project's data root (``${globals:data_root}``), where the UI under
+            ``/ui`` reads the last report and the latest monitoring decision.
+        env: The Kedro environment the settings were read from (named in the UI's hints).
     """
 
     model_name: str
@@ -63,6 +66,8 @@ class ServingSettings:
     log_flush_seconds: float = 0.2
     shutdown_flush_seconds: float = 30.0
     log_spill_path: str | None = None
+    data_root: str = "data"
+    env: str | None = None
 
     def __post_init__(self) -> None:
         """Check the values a typo in configuration would break."""
@@ -158,7 +163,8 @@ def load_settings(
     root = Path(project_path or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
     bootstrap_project(root)
     with KedroSession.create(project_path=root, env=env or os.environ.get("KEDRO_ENV")) as session:
-        loader = session.load_context().config_loader
+        context = session.load_context()
+        loader = context.config_loader
         parameters = loader["parameters"]
         mlflow_conf = loader["mlflow"]
         try:
@@ -169,10 +175,11 @@ def load_settings(
         raise ValueError(
             "No serving: parameters in this environment: add conf/base/parameters_serving.yml."
         )
-    return ServingSettings.from_config(
+    settings = ServingSettings.from_config(
         parameters["serving"],
         tracking_uri=str(mlflow_conf["server"]["mlflow_tracking_uri"]),
         versions=parameters.get("versions") or {},
         api_key=((credentials or {}).get("serving") or {}).get("api_key"),
         environ=environ,
     )
+    return replace(settings, env=context.env)
