@@ -1,10 +1,10 @@
 """``python -m benchmarks serving``: ``kedro serve`` against ``mlflow models serve``.
 
 Both serve the same champion (an XGBoost pipeline of 300 trees on v3's features, trained on
-the real data and registered as ``california-housing@champion`` in a throw-away copy of the
-project), one worker each, on 127.0.0.1, one server at a time. The load generator is ``wrk``
-(C, event-driven, one thread; ``apt-get install wrk``) with a Lua script that POSTs a fixed
-body. Per server:
+the real data, logged by the project's promotion code and registered as
+``california-housing@champion`` in a throw-away copy of the project), one worker each, on
+127.0.0.1, one server at a time. The load generator is ``wrk`` (C, event-driven, one thread;
+``apt-get install wrk``) with a Lua script that POSTs a fixed body. Per server:
 
 - single row, 1 connection: latency p50 / p99;
 - single row, 16 connections: requests per second;
@@ -56,8 +56,9 @@ REGISTER = """
 import sys
 import mlflow
 import xgboost
-from mlflow.models import infer_signature
+from importlib.metadata import version
 from california_housing.datasets import CaliforniaHousingDataset
+from california_housing.datasets.mlflow_datasets import log_portable_model
 from california_housing.modelling import make_model
 from california_housing.schema import RAW_FEATURES, TARGET
 
@@ -69,21 +70,23 @@ model = make_model(
                          tree_method="hist", n_jobs=1, random_state=42),
     features,
 ).fit(kept[RAW_FEATURES], kept[TARGET])
-example = kept[RAW_FEATURES].head(5)
 mlflow.set_tracking_uri(uri)
 mlflow.set_experiment("serving-benchmark")
 with mlflow.start_run() as run:
-    mlflow.sklearn.log_model(
-        model, name="model", serialization_format="skops",
-        skops_trusted_types=["california_housing.features.FeatureEngineer",
-                             "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor"],
-        signature=infer_signature(example, model.predict(example)),
-        pip_requirements=["xgboost-cpu", "scikit-learn", "pandas", "skops"],
-    )
-version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name,
-                                tags={"candidate": "v3.xgboost", "data_version": "v3"})
-mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)
-print(version.version)
+    pass
+# logged as a promoted champion is (the project's promotion code), then registered
+info = log_portable_model(
+    model, run.info.run_id,
+    input_example=kept[RAW_FEATURES].iloc[0].to_dict(),
+    pip_requirements=[f"{d}=={version(d)}" for d in
+                      ("scikit-learn", "xgboost-cpu", "pandas", "numpy", "skops")],
+    skops_trusted_types=["california_housing.features.FeatureEngineer",
+                         "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor"],
+)
+registered = mlflow.register_model(info.model_uri, name,
+                                   tags={"candidate": "v3.xgboost", "data_version": "v3"})
+mlflow.MlflowClient().set_registered_model_alias(name, "champion", registered.version)
+print(registered.version)
 """
 
 
