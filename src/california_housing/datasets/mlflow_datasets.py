@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -231,14 +232,16 @@ def log_portable_model(
         code = Path(folder) / "california_housing"
         code.mkdir()
         shutil.copy(features.__file__, code / "features.py")
-        return mlflow.sklearn.log_model(
-            model,
-            name=name,
-            run_id=run_id,
-            model_id=logged.model_id,
-            code_paths=[str(code)],
-            signature=ModelSignature(inputs=columns, outputs=inferred.outputs),
-            input_example=example,
-            pip_requirements=pip_requirements,
-            skops_trusted_types=skops_trusted_types,
-        )
+        with warnings.catch_warnings():  # MLflow's input-example check uses a pandas API
+            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+            return mlflow.sklearn.log_model(
+                model,
+                name=name,
+                run_id=run_id,
+                model_id=logged.model_id,
+                code_paths=[str(code)],
+                signature=ModelSignature(inputs=columns, outputs=inferred.outputs),
+                input_example=example,
+                pip_requirements=pip_requirements,
+                skops_trusted_types=skops_trusted_types,
+            )
