@@ -20,12 +20,27 @@ def _warn(message: str, category: type[Warning], module: str) -> None:
     warnings.warn_explicit(message, category, f"{module.replace('.', '/')}.py", 1, module=module)
 
 
+@pytest.mark.parametrize("env", ["local", "test", "synthetic"])
+def test_loading_the_projects_configuration_warns_about_nothing(env):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_library_warnings()
+
+        loader = OmegaConfigLoader(
+            conf_source=str(REPO_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS
+        )
+        for key in ("parameters", "catalog", "mlflow", "globals"):
+            loader[key]
+
+    assert [str(w.message) for w in caught] == []
+
+
 def test_kedro_resolver_deprecations_are_silenced_and_the_same_from_the_project_shows():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_library_warnings()
 
-        OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]
+        OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)
         _warn(
             "register_new_resolver() is deprecated",
             UserWarning,
