@@ -80,11 +80,9 @@ def unseen_rows(raw_frame):
 
 
 @pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """An empty, migrated MLflow SQLite database (creating one takes ~1.5 s; copying, ms)."""
-    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
+def empty_store(mlflow_template):
+    """An empty, migrated MLflow SQLite database (the session's template: copy it)."""
+    return mlflow_template
 
 
 @pytest.fixture
