@@ -152,6 +152,7 @@ def test_monitoring_latest_is_503_not_500_on_a_damaged_file(client, data_root):
     assert "rerun" in response.json()["detail"]
 
 
+@pytest.mark.slow  # a real Kedro session reads the environment's configuration
 def test_the_service_serves_the_ui_of_its_environment(monkeypatch):
     monkeypatch.delenv("KEDRO_ENV", raising=False)
     settings = load_settings("test", REPO_ROOT)
