@@ -34,6 +34,7 @@ from benchmarks.harness import (
     save_state,
     summarise,
 )
+from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
 PREREQUISITES: dict[str, tuple[str, ...]] = {
@@ -195,6 +196,7 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "reporting": lambda repeat: time_pipeline("reporting", repeat),
     "default": lambda repeat: time_kedro([], repeat),
     "test_env": time_test_env,
+    "serving": time_serving,
 }
 
 

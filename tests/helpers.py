@@ -14,6 +14,7 @@ from california_housing.pipelines.data_processing.nodes import (
     split_version,
     validate_raw,
 )
+from california_housing.settings import CONFIG_LOADER_ARGS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +29,10 @@ class KeptMemoryDataset(MemoryDataset):
 def project_parameters() -> dict:
     """The parameters of conf/base (overlaid by conf/local), wherever pytest runs from."""
     loader = OmegaConfigLoader(
-        conf_source=str(REPO_ROOT / "conf"), base_env="base", default_run_env="local"
+        conf_source=str(REPO_ROOT / "conf"),
+        base_env="base",
+        default_run_env="local",
+        custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],  # ${project_root:}
     )
     return dict(loader["parameters"])
 

@@ -147,3 +147,19 @@ def test_feature_engineer_rejects_unknown_names_at_fit(small_raw):
 
     with pytest.raises(ValueError, match="'rooms_per_person'"):
         engineer.fit(small_raw[RAW_FEATURES])
+
+
+def test_feature_engineer_gives_a_matrix_the_same_values_as_a_frame():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {name: rng.uniform(1.0, 12.0, 40) for name in RAW_FEATURES}
+    )  # MedInc spans every income category
+    engineer = FeatureEngineer(list(FEATURES)).fit(frame)
+
+    from_matrix = engineer.transform(frame.to_numpy())
+    from_frame = engineer.transform(frame)
+
+    assert isinstance(from_matrix, np.ndarray)
+    np.testing.assert_array_equal(from_matrix, from_frame.to_numpy())
+    with pytest.raises(ValueError, match="Expected a matrix of 8 columns"):
+        engineer.transform(frame.to_numpy()[:, :7])

@@ -34,6 +34,17 @@ def test_missing_value_is_reported_with_its_column(small_raw):
         schema.validate(small_raw)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+@pytest.mark.parametrize("column", ["Population", "AveRooms", TARGET])
+def test_non_finite_value_is_reported_with_its_column(small_raw, column, value):
+    small_raw.loc[9, column] = value
+
+    with pytest.raises(RawDataValidationError) as excinfo:
+        schema.validate(small_raw)
+
+    assert f"column '{column}': check finite failed (1 x; e.g. {value!r})" in str(excinfo.value)
+
+
 def test_text_in_a_numeric_column_is_reported_with_its_column(small_raw):
     frame = small_raw.astype({"Population": object})
     frame.loc[5, "Population"] = "many"

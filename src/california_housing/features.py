@@ -109,15 +109,25 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
         """Add the features to ``X`` (columns ordered as in ``fit``).
 
         Args:
-            X: Raw feature frame with the columns seen in ``fit``.
+            X: Raw feature frame with the columns seen in ``fit``, or a float matrix whose
+                columns are those, in that order (the serving API's one-row fast path).
 
         Returns:
-            ``X`` with the engineered columns appended.
+            ``X`` with the engineered columns appended (a matrix for a matrix).
         """
+        if isinstance(X, np.ndarray):
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"Expected a matrix of {self.n_features_in_} columns "
+                    f"{list(self.feature_names_in_)}, got shape {X.shape}."
+                )
+            columns = dict(zip(self.feature_names_in_, X.T, strict=True))
+            added = [np.asarray(FEATURES[name](columns), dtype="float64") for name in self.features]
+            return np.column_stack([X, *added]) if added else X
         return add_features(X[list(self.feature_names_in_)], list(self.features))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:

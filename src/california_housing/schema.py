@@ -6,6 +6,7 @@ validate against the checks defined here, so "a valid row" means the same everyw
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -24,9 +25,11 @@ RAW_FEATURES: list[str] = [
     "Longitude",
 ]
 
-# Plausible ranges: wide enough for any real block group in California, narrow enough to
-# catch unit mix-ups (income in dollars, longitude with the wrong sign, target in dollars).
-_RANGES: dict[str, tuple[float | None, float | None]] = {
+#: Plausible ``(low, high)`` per column, checked as ``low < value <= high`` (``None``: no
+#: bound): wide enough for any real block group in California, narrow enough to catch unit
+#: mix-ups (income in dollars, longitude with the wrong sign, target in dollars). Every value
+#: must also be a finite number. The serving API's request schema is derived from these.
+RANGES: dict[str, tuple[float | None, float | None]] = {
     "MedInc": (0.0, 20.0),  # tens of thousands of dollars, strictly positive
     "HouseAge": (0.0, 100.0),
     "AveRooms": (0.0, None),
@@ -43,9 +46,13 @@ class RawDataValidationError(ValueError):
     """Raised when a raw frame fails the schema; the message lists every failure."""
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    return pd.Series(np.isfinite(values.to_numpy(dtype="float64")), index=values.index)
+
+
 def _column(name: str) -> pa.Column:
-    low, high = _RANGES[name]
-    checks = []
+    low, high = RANGES[name]
+    checks = [pa.Check(_finite, name="finite")]
     if low is not None:
         checks.append(pa.Check.gt(low))
     if high is not None:
@@ -61,8 +68,8 @@ def raw_schema(*, with_target: bool = True) -> pa.DataFrameSchema:
             (rows to score).
 
     Returns:
-        A pandera schema that checks presence, numeric dtype, no missing values and
-        plausible ranges of each column, and that the frame has at least one row.
+        A pandera schema that checks presence, numeric dtype, no missing values, finite
+        values and plausible ranges of each column, and that the frame has at least one row.
     """
     names = [*RAW_FEATURES, TARGET] if with_target else RAW_FEATURES
     return pa.DataFrameSchema(

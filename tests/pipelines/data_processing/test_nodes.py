@@ -14,6 +14,7 @@ from california_housing.pipelines.data_processing.nodes import (
     validate_raw,
 )
 from california_housing.schema import RAW_FEATURES, TARGET, RawDataValidationError
+from california_housing.settings import CONFIG_LOADER_ARGS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 V3_FEATURES = [
@@ -28,7 +29,10 @@ V3_FEATURES = [
 def versions():
     """The data versions configured in conf/base (v1, v2, v3)."""
     loader = OmegaConfigLoader(
-        conf_source=str(REPO_ROOT / "conf"), base_env="base", default_run_env="local"
+        conf_source=str(REPO_ROOT / "conf"),
+        base_env="base",
+        default_run_env="local",
+        custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],  # ${project_root:}
     )
     return loader["parameters"]["versions"]
 

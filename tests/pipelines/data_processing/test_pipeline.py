@@ -93,12 +93,18 @@ def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_pat
     assert len(written) == 3 + 3 * len(VERSIONS)
 
 
-def test_invalid_raw_data_stops_the_run_before_anything_is_written(in_project, tmp_path, raw_frame):
+@pytest.mark.parametrize(
+    ("value", "check"),
+    [(np.nan, "not_nullable"), (np.inf, "finite"), (-np.inf, "finite")],
+)
+def test_invalid_raw_data_stops_the_run_before_anything_is_written(
+    in_project, tmp_path, raw_frame, value, check
+):
     pipeline = create_pipeline()
     broken = raw_frame.copy()
-    broken.loc[123, "AveOccup"] = np.nan
+    broken.loc[123, "AveOccup"] = value
 
-    with pytest.raises(RawDataValidationError, match="column 'AveOccup': check not_nullable"):
+    with pytest.raises(RawDataValidationError, match=f"column 'AveOccup': check {check}"):
         _run(pipeline, broken, _parquet_files(tmp_path, pipeline))
 
     assert list(tmp_path.rglob("*")) == []

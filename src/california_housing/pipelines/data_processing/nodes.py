@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -11,18 +10,9 @@ from sklearn.model_selection import train_test_split
 
 from california_housing import schema
 from california_housing.features import add_features, check_feature_names
+from california_housing.filters import row_mask
 
 ROW_ID = "row_id"
-
-#: Comparison operators a version filter may use: ``{column: {op: value}}``.
-FILTER_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "eq": operator.eq,
-    "ne": operator.ne,
-}
 
 
 def validate_raw(raw: pd.DataFrame) -> pd.DataFrame:
@@ -66,23 +56,6 @@ def assign_split(validated: pd.DataFrame, test_size: float, seed: int) -> pd.Dat
     return split.to_frame()
 
 
-def _row_mask(frame: pd.DataFrame, filters: Mapping[str, Mapping[str, float]]) -> pd.Series:
-    mask = pd.Series(True, index=frame.index)
-    for column, conditions in filters.items():
-        if column not in frame.columns:
-            raise ValueError(
-                f"Filter on unknown column {column!r}; columns are {list(frame.columns)}."
-            )
-        for op, value in conditions.items():
-            if op not in FILTER_OPS:
-                raise ValueError(
-                    f"Filter {column}.{op}: unknown operator {op!r}; "
-                    f"use one of {sorted(FILTER_OPS)}."
-                )
-            mask &= FILTER_OPS[op](frame[column], value)
-    return mask
-
-
 def build_version(validated: pd.DataFrame, version: Mapping[str, Any]) -> pd.DataFrame:
     """Build one data version: keep the rows its filters allow, add its features.
 
@@ -96,7 +69,7 @@ def build_version(validated: pd.DataFrame, version: Mapping[str, Any]) -> pd.Dat
     """
     features = list(version.get("features") or [])
     check_feature_names(features)
-    kept = validated.loc[_row_mask(validated, version.get("filters") or {})]
+    kept = validated.loc[row_mask(validated, version.get("filters") or {})]
     if kept.empty:
         raise ValueError(f"Version filters {dict(version.get('filters') or {})} keep no rows.")
     built = add_features(kept[schema.RAW_FEATURES], features)
@@ -143,7 +116,7 @@ def common_holdout(
     """
     keep = split["split"].reindex(validated.index) == "test"
     for version in versions.values():
-        keep &= _row_mask(validated, version.get("filters") or {})
+        keep &= row_mask(validated, version.get("filters") or {})
     if not keep.any():
         raise ValueError("The data versions share no test rows; loosen a version's filters.")
     return pd.DataFrame({ROW_ID: validated.index[keep].sort_values().to_numpy()})

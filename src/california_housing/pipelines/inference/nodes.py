@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from california_housing import schema
-from california_housing.pipelines.data_processing.nodes import FILTER_OPS
+from california_housing.scoring import feature_matrix, score
 
 
 def validate_rows(rows: pd.DataFrame, id_column: str) -> pd.DataFrame:
@@ -34,37 +34,15 @@ def validate_rows(rows: pd.DataFrame, id_column: str) -> pd.DataFrame:
     return validated[schema.RAW_FEATURES]
 
 
-def domain_violations(rows: pd.DataFrame, filters: Mapping[str, Mapping[str, float]]) -> pd.Series:
-    """Which training-domain rules each row breaks.
-
-    A model trained on a filtered data version has never seen rows outside its
-    filters (v2/v3: Longitude < -119.0); such rows are flagged, not silently scored.
-    Filters on the target cannot be checked on new rows and are ignored.
-
-    Args:
-        rows: Validated feature rows.
-        filters: The champion's data version filters, ``{column: {op: value}}``.
-
-    Returns:
-        Per row, the broken rules as text (``"Longitude lt -119.0"``), or ``""``.
-    """
-    broken = pd.Series("", index=rows.index, dtype="object")
-    for column, conditions in filters.items():
-        if column not in rows:
-            continue
-        for op, value in conditions.items():
-            outside = ~FILTER_OPS[op](rows[column], value)
-            rule = f"{column} {op} {value}"
-            broken[outside] = [f"{b}; {rule}" if b else rule for b in broken[outside]]
-    return broken
-
-
 def score_rows(
     rows: pd.DataFrame,
     champion: Mapping[str, Any],
     versions: Mapping[str, Mapping[str, Any]],
 ) -> pd.DataFrame:
     """Predict with the champion and record which model made each prediction.
+
+    Scoring and the domain flags are :func:`california_housing.scoring.score`, the function
+    the serving API calls, so both give the same answers for the same rows.
 
     Args:
         rows: Output of :func:`validate_rows`.
@@ -85,12 +63,13 @@ def score_rows(
             "reporting pipelines) to train and promote one."
         )
     version = versions.get(champion.get("data_version", ""), {})
-    violations = domain_violations(rows, version.get("filters") or {})
+    scores = score(champion["model"], feature_matrix(rows), version.get("filters") or {})
     return pd.DataFrame(
         {
-            f"predicted_{schema.TARGET}": champion["model"].predict(rows[schema.RAW_FEATURES]),
-            "out_of_domain": violations != "",
-            "domain_violations": violations,
+            f"predicted_{schema.TARGET}": scores.predictions,
+            "out_of_domain": scores.out_of_domain,
+            # a CSV cell: the broken rules joined with "; " ("" inside the domain)
+            "domain_violations": ["; ".join(v) for v in scores.violations],
             "model_name": champion["name"],
             "model_version": champion["version"],
             "candidate": champion.get("candidate", ""),

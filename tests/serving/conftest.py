@@ -1,0 +1,151 @@
+"""A real ``kedro serve`` on 127.0.0.1, serving the champion of the e2e project.
+
+``served`` (module scope) is a running service of the ``project`` fixture (a copy of the
+project after ``kedro run --env test``). ``start_server`` starts more of them with other
+settings. Every server runs in its own process group and is stopped (SIGTERM, then SIGKILL)
+even when the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from california_housing.serving.schemas import EXAMPLE_ROW
+
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+API_KEY = "test-key"
+ROW = dict(EXAMPLE_ROW)  # a real row of the data
+EAST_ROW = ROW | {"Latitude": 34.05, "Longitude": -117.9}  # outside v2/v3's domain
+
+
+def free_port() -> int:
+    """A port the OS says is free on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running service: its URL, process, log file and prediction log database."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    db_path: Path
+
+    def client(self, **kwargs) -> httpx.Client:
+        """An HTTP client of this server."""
+        return httpx.Client(base_url=self.url, timeout=30.0, **kwargs)
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Signal the process group and wait; SIGKILL it if it does not exit in time."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def serving_env(project: Path, name: str, **serving) -> str:
+    """Create Kedro environment ``name`` in ``project``: ``test`` plus serving overrides.
+
+    Returns:
+        The environment's name.
+    """
+    folder = project / "conf" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(project / "conf" / "test", folder)
+    base = yaml.safe_load((project / "conf/base/parameters_serving.yml").read_text())
+    (folder / "parameters_serving.yml").write_text(
+        yaml.safe_dump({"serving": base["serving"] | serving})
+    )
+    return name
+
+
+@contextmanager
+def start_server(
+    project: Path, tmp_path: Path, *, env: str = "test", extra_env: dict | None = None
+) -> Iterator[Server]:
+    """``kedro serve --env ENV`` in ``project`` with its own prediction log under ``tmp_path``.
+
+    Yields:
+        The server, once ``/health`` answers (it may not be ready: see ``wait_ready``).
+    """
+    port = free_port()
+    db_path = tmp_path / "prediction_log.db"
+    log_path = tmp_path / f"server-{port}.log"
+    environ = os.environ | {
+        "SERVING_LOG_DB_URL": f"sqlite:///{db_path}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db",
+        **(extra_env or {}),
+    }
+    environ.pop("KEDRO_ENV", None)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [KEDRO, "serve", "--env", env, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env=environ,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path, db_path)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"kedro serve exited with {process.returncode}:\n{server.output()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"kedro serve did not answer in 180 s:\n{server.output()}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_ready(server: Server, ready: bool = True, timeout: float = 60.0) -> None:
+    """Wait until ``/ready`` answers 200 (or, with ``ready=False``, 503)."""
+    expected = 200 if ready else 503
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/ready", timeout=5).status_code == expected:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"/ready never answered {expected}:\n{server.output()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def served(project, tmp_path_factory) -> Iterator[Server]:
+    """``kedro serve --env test`` of the e2e project, with an API key, ready."""
+    with start_server(
+        project, tmp_path_factory.mktemp("served"), extra_env={"SERVING_API_KEY": API_KEY}
+    ) as server:
+        wait_ready(server)
+        yield server

@@ -1,0 +1,182 @@
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from california_housing.schema import RAW_FEATURES
+from california_housing.serving.prediction_log import PredictionLog, migrate
+
+
+def _prediction(version: int = 1, created_at: datetime | None = None, **changes) -> dict:
+    row = {
+        "prediction_id": uuid.uuid4().hex,
+        "request_id": "r1",
+        "created_at": created_at or datetime.now(UTC),
+        "model_name": "california-housing",
+        "model_version": version,
+        **dict.fromkeys(RAW_FEATURES, 1.5),
+        "predicted_MedHouseVal": 2.25,
+        "out_of_domain": True,
+        "domain_violations": '["Longitude lt -119.0"]',
+        "latency_ms": 0.8,
+    }
+    return row | changes
+
+
+@pytest.fixture
+def log(tmp_path):
+    prediction_log = PredictionLog(
+        f"sqlite:///{tmp_path / 'logs' / 'log.db'}",
+        buffer_rows=10,
+        batch_rows=4,
+        flush_seconds=0.01,
+        retry_seconds=0.01,
+    )
+    prediction_log.open()
+    yield prediction_log
+    prediction_log.close(timeout=1)
+
+
+def _ids(db_path) -> set[str]:
+    with sqlite3.connect(db_path) as db:
+        return {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
+
+
+def test_rows_are_written_with_their_values(log, tmp_path):
+    rows = [_prediction() for _ in range(6)]
+
+    assert log.submit(rows)
+    assert log.wait_written(10)
+
+    total, page = log.page(limit=10, offset=0)
+    assert total == 6
+    assert {r["prediction_id"] for r in page} == {r["prediction_id"] for r in rows}
+    first = next(r for r in page if r["prediction_id"] == rows[0]["prediction_id"])
+    assert first["domain_violations"] == ["Longitude lt -119.0"]
+    assert first["created_at"] == rows[0]["created_at"]
+    assert first["out_of_domain"] is True
+    assert first["MedHouseVal"] is None
+    assert log.available
+    assert log.buffered == 0
+
+
+def test_feedback_follows_its_prediction_and_the_latest_value_wins(log):
+    row = _prediction()
+    log.submit([row])
+    now = datetime.now(UTC)
+    log.submit_feedback([{"prediction_id": row["prediction_id"], "MedHouseVal": 1.0,
+                          "received_at": now}])  # fmt: skip
+    log.submit_feedback([{"prediction_id": row["prediction_id"], "MedHouseVal": 2.0,
+                          "received_at": now}])  # fmt: skip
+    log.wait_written(10)
+
+    _, page = log.page(limit=1, offset=0)
+
+    assert page[0]["MedHouseVal"] == 2.0
+
+
+def test_a_full_buffer_refuses_rows_and_queues_none_of_them(tmp_path):
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", buffer_rows=5, flush_seconds=60)
+    log.open()
+    try:
+        log._stop.set()  # no writes: the buffer only fills
+        assert log.submit([_prediction() for _ in range(4)])
+
+        assert not log.submit([_prediction() for _ in range(2)])
+        assert log.buffered == 4
+    finally:
+        log._stop.clear()
+        log.close(timeout=5)
+    assert len(_ids(tmp_path / "log.db")) == 4
+
+
+def test_unavailable_database_keeps_rows_and_recovers(log, tmp_path):
+    folder = tmp_path / "logs"
+    away = tmp_path / "away"
+    rows = [_prediction() for _ in range(3)]
+    folder.rename(away)  # the database disappears
+
+    assert log.submit(rows)
+    assert not log.wait_written(0.5)
+    assert not log.available
+    assert log.buffered == 3
+
+    away.rename(folder)
+    assert log.wait_written(10)
+    assert log.available
+    assert _ids(folder / "log.db") == {r["prediction_id"] for r in rows}
+
+
+def test_rows_left_at_shutdown_are_spilled_and_written_by_the_next_start(tmp_path):
+    url = f"sqlite:///{tmp_path / 'logs' / 'log.db'}"
+    spill = tmp_path / "spill" / "log.spill.jsonl"
+    log = PredictionLog(url, flush_seconds=0.01, retry_seconds=0.01, spill_path=spill)
+    log.open()
+    (tmp_path / "logs").rename(tmp_path / "away")
+    rows = [_prediction() for _ in range(3)]
+    log.submit(rows)
+
+    spilled = log.close(timeout=0.2)
+
+    (tmp_path / "away").rename(tmp_path / "logs")
+    assert spilled == 3
+    assert len(list(spill.parent.iterdir())) == 1
+    restarted = PredictionLog(url, flush_seconds=0.01, spill_path=spill)
+    restarted.open()
+    restarted.wait_written(10)
+    restarted.close()
+    assert _ids(tmp_path / "logs" / "log.db") == {r["prediction_id"] for r in rows}
+    assert not list(spill.parent.iterdir())
+
+
+def test_known_ids_include_buffered_and_written_rows(log):
+    written, buffered = _prediction(), _prediction()
+    log.submit([written])
+    log.wait_written(10)
+    log._stop.set()
+    log.submit([buffered])
+
+    unknown = log.unknown_ids([written["prediction_id"], buffered["prediction_id"], "nope"])
+
+    log._stop.clear()
+    assert unknown == ["nope"]
+
+
+def test_page_filters_by_version_and_time(log):
+    now = datetime.now(UTC)
+    old = _prediction(version=1, created_at=now - timedelta(hours=2))
+    new = _prediction(version=2, created_at=now)
+    log.submit([old, new])
+    log.wait_written(10)
+
+    assert log.page(limit=10, offset=0, model_version=2)[0] == 1
+    assert log.page(limit=10, offset=0, since=now - timedelta(hours=1))[1][0]["model_version"] == 2
+    assert log.page(limit=10, offset=0, until=now - timedelta(hours=1))[1][0]["model_version"] == 1
+    total, page = log.page(limit=1, offset=1)
+    assert (total, page[0]["prediction_id"]) == (2, old["prediction_id"])
+
+
+def test_an_older_log_gets_the_missing_columns(tmp_path):
+    db_path = tmp_path / "old.db"
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE predictions (prediction_id TEXT PRIMARY KEY, request_id TEXT)")
+
+    log = PredictionLog(f"sqlite:///{db_path}")
+    log.open()
+    log.close()
+
+    with sqlite3.connect(db_path) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
+    assert columns[:2] == ["prediction_id", "request_id"]
+    assert {"model_version", "latency_ms", *RAW_FEATURES} <= set(columns)
+
+
+def test_migrate_is_idempotent(log):
+    migrate(log._engine)
+    migrate(log._engine)
+
+
+def test_in_memory_sqlite_is_refused_with_a_way_out():
+    with pytest.raises(ValueError, match="needs a database file or server"):
+        PredictionLog("sqlite://")
