@@ -10,8 +10,8 @@
 # conf/local mounted at /app/conf/local.
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- build: a virtualenv with the project and its runtime dependencies -----------------------
-FROM ${PYTHON_IMAGE} AS build
+# ---- deps: a virtualenv with the project's runtime dependencies ------------------------------
+FROM ${PYTHON_IMAGE} AS deps
 # A folder of the build context holding wheels (docker/wheelhouse.sh makes one): install from it
 # only, with no network. Empty: install from PyPI.
 ARG WHEELHOUSE=""
@@ -20,8 +20,6 @@ ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-
-# Dependencies first, in their own layer: a change of the code alone reuses it.
 # (With no wheelhouse, pyproject.toml stands in for it: /wheelhouse is then unused.)
 COPY ${WHEELHOUSE:-pyproject.toml} /wheelhouse/
 COPY pyproject.toml docker/requirements.py /src/
@@ -33,15 +31,17 @@ RUN set -eu; \
       pip install -r /src/requirements.txt; \
     fi
 
+# ---- project: the project's own wheel, built from src/ -----------------------------------------
+FROM deps AS project
+ARG WHEELHOUSE=""
 COPY README.md /src/
 COPY src /src/src
 RUN set -eu; \
     if [ -n "${WHEELHOUSE}" ]; then \
-      pip install --no-deps --no-index --find-links /wheelhouse /src; \
+      pip wheel --no-deps --no-index --find-links /wheelhouse --wheel-dir /dist /src; \
     else \
-      pip install --no-deps /src; \
-    fi; \
-    pip check
+      pip wheel --no-deps --wheel-dir /dist /src; \
+    fi
 
 # ---- runtime: the virtualenv, the Kedro project's configuration, a non-root user --------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -53,12 +53,19 @@ RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
       --shell /usr/sbin/nologin app
 
-COPY --from=build /opt/venv /opt/venv
+# Two layers: the dependencies (~1 GB, reused from the cache while they do not change), then
+# the project's wheel (a code change rebuilds only this small one).
+COPY --from=deps /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
     KEDRO_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=true \
     MLFLOW_DISABLE_TELEMETRY=true
+COPY --from=project /dist /tmp/dist
+RUN pip install --no-cache-dir --no-deps --no-index /tmp/dist/*.whl \
+ && rm -rf /tmp/dist \
+ && pip check
 
 # A Kedro project without its source: the package is installed in /opt/venv. Kedro needs
 # pyproject.toml ([tool.kedro]), conf/ and a src/ folder to exist. conf/local is empty (mount

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
 from california_housing.schema import RAW_FEATURES
 
@@ -208,7 +209,11 @@ def store() -> Iterator[Path]:
 
 
 def log_folder() -> Path:
-    """A folder for a prediction log that the container's user can write."""
+    """A folder for the image's data volume (/app/data), which its user can write.
+
+    It holds the prediction log (SERVING_LOG_DB_URL points there) and the file of rows left
+    unwritten at a shutdown (``serving.log_spill_path``, under data/).
+    """
     folder = world_readable_tmp("container-log-")
     os.chown(folder, APP_UID, APP_UID)
     return folder
@@ -219,19 +224,19 @@ def container_env(store: Path) -> dict[str, str]:
     return {
         "KEDRO_ENV": "test",
         "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db",
-        "SERVING_LOG_DB_URL": "sqlite:////var/log/california-housing/prediction_log.db",
+        "SERVING_LOG_DB_URL": "sqlite:////app/data/prediction_log.db",
     }
 
 
 @pytest.fixture(scope="module")
 def inside(image: str, store: Path) -> Iterator[Container]:
-    """The image serving the store's champion (store read-only, log on a mounted folder)."""
+    """The image serving the store's champion (store read-only, data/ on a mounted folder)."""
     logs = log_folder()
     container = None
     try:
         container = Container(
             image,
-            volumes=[f"{store}:{store}:ro", f"{logs}:/var/log/california-housing"],
+            volumes=[f"{store}:{store}:ro", f"{logs}:/app/data"],
             env=container_env(store),
         )
         wait_ready(container.base, container.running, container.logs)
@@ -363,7 +368,7 @@ def test_sigterm_stops_cleanly_and_logs_every_acknowledged_prediction(
     try:
         container = Container(
             image,
-            volumes=[f"{store}:{store}:ro", f"{logs}:/var/log/california-housing"],
+            volumes=[f"{store}:{store}:ro", f"{logs}:/app/data"],
             env=container_env(store),
         )
         containers.append(container)
@@ -408,3 +413,46 @@ def test_sigterm_stops_cleanly_and_logs_every_acknowledged_prediction(
         assert not missing, f"{len(missing)} acknowledged predictions are not in the log"
     finally:
         shutil.rmtree(logs, ignore_errors=True)
+
+
+# ---- the compose stack: parsed by podman-compose (not run: no image registry here) ----------
+
+
+def compose_config(**env: str) -> subprocess.CompletedProcess:
+    """``podman-compose -f compose.yaml config`` with only ``env`` set of the stack's secrets."""
+    environ = {
+        k: v for k, v in os.environ.items() if k not in {"POSTGRES_PASSWORD", "SERVING_API_KEY"}
+    }
+    return subprocess.run(
+        ["podman-compose", "-f", str(REPO_ROOT / "compose.yaml"), "config"],
+        capture_output=True, text=True, env={**environ, **env}, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_compose_stack_parses_with_healthchecks_and_named_volumes() -> None:
+    result = compose_config(POSTGRES_PASSWORD="pw-from-env", SERVING_API_KEY="key-from-env")  # noqa: S106
+    assert result.returncode == 0, result.stderr
+    stack = yaml.safe_load(result.stdout)
+    services = stack["services"]
+    assert {"postgres", "mlflow", "serving"} <= set(services)
+    for name in ("postgres", "mlflow", "serving"):
+        assert services[name]["healthcheck"]["test"], name
+        for port in services[name].get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond 127.0.0.1"
+    assert services["serving"]["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    serving_env = services["serving"]["environment"]
+    assert serving_env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert serving_env["SERVING_API_KEY"] == "key-from-env"
+    assert "pw-from-env@postgres:5432/serving" in serving_env["SERVING_LOG_DB_URL"]
+    assert {"postgres-data", "mlflow-artifacts"} <= set(stack["volumes"])
+    # the secrets come from the environment only
+    text = (REPO_ROOT / "compose.yaml").read_text()
+    assert "pw-from-env" not in text
+    assert "${POSTGRES_PASSWORD:?" in text
+
+
+def test_compose_stack_names_a_missing_secret() -> None:
+    result = compose_config(SERVING_API_KEY="key-from-env")
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr

@@ -150,20 +150,26 @@ def load_settings(
         The settings, environment overrides applied.
     """
     from kedro.config import MissingConfigException  # noqa: PLC0415
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.project import settings  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
     from kedro.utils import find_kedro_project  # noqa: PLC0415
 
     root = Path(project_path or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env=env or os.environ.get("KEDRO_ENV")) as session:
-        loader = session.load_context().config_loader
-        parameters = loader["parameters"]
-        mlflow_conf = loader["mlflow"]
-        try:
-            credentials = loader["credentials"]
-        except (KeyError, MissingConfigException):  # no credentials file at all
-            credentials = {}
+    # The project's config loader, as a session builds it, without a session: a session's
+    # plugin hooks would set MLflow up from mlflow.yml (kedro-mlflow opens, even creates, that
+    # store), which MLFLOW_TRACKING_URI may replace here (a container, a read-only store).
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(root / settings.CONF_SOURCE),
+        env=env or os.environ.get("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    parameters = loader["parameters"]
+    mlflow_conf = loader["mlflow"]
+    try:
+        credentials = loader["credentials"]
+    except (KeyError, MissingConfigException):  # no credentials file at all
+        credentials = {}
     if "serving" not in parameters:
         raise ValueError(
             "No serving: parameters in this environment: add conf/base/parameters_serving.yml."
