@@ -10,6 +10,10 @@ to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
+import collections
+import csv
+import hashlib
+import io
 import json
 import os
 import platform
@@ -19,6 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from benchmarks.harness import (
     PROJECT,
@@ -34,6 +40,7 @@ from benchmarks.harness import (
     save_state,
     summarise,
 )
+from benchmarks.monitoring import time_monitoring
 from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
@@ -137,9 +144,97 @@ def rmse_gap(root: Path, bare_metrics: dict[str, dict[str, float]]) -> float:
     return max(gaps)
 
 
+#: Environment written into the project copy: the default tuning, one fold at a time, unpruned.
+SEQUENTIAL_ENV = "sequential_unpruned"
+
+
 def time_tuning(repeat: int) -> dict[str, Any]:
-    """Time the tuning pipeline (search, refit, evaluation, MLflow logging)."""
-    return time_pipeline("tuning", repeat)
+    """``kedro run --pipelines tuning`` on a fresh study, against its sequential unpruned twin.
+
+    Both are the path users run (search, refit, evaluation, MLflow logging), alternating
+    so that machine noise hits both alike. The twin is the same configuration in an
+    environment written into the project copy, with ``parallel_folds: 1`` and Optuna's
+    ``NopPruner``. After each run the best CV RMSE, the trials, the best parameters and the
+    tuned model's test RMSE are read back, to check that every run of one configuration
+    made the same search and the same model.
+    """
+    modes = {
+        "default": ["--pipelines", "tuning"],
+        "sequential_unpruned": ["--pipelines", "tuning", "--env", SEQUENTIAL_ENV],
+    }
+    runs: dict[str, list[Measurement]] = {mode: [] for mode in modes}
+    outcomes: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    with project_copy() as root:
+        write_sequential_env(root)
+        run_prerequisites(root, PREREQUISITES["tuning"])
+        for i in range(repeat):
+            for mode, args in modes.items():
+                restore_state(root)
+                runs[mode].append(run_kedro(root, args, f"{mode}-{i}"))
+                outcomes[mode].append(tuning_outcome(root))
+                log(
+                    f"[{i + 1}/{repeat}] {mode}: {runs[mode][-1].wall_seconds:.1f} s, "
+                    f"best CV {outcomes[mode][-1]['best_cv_rmse']:.5f}, "
+                    f"trials {outcomes[mode][-1]['states']}"
+                )
+    result: dict[str, Any] = {}
+    for mode, args in modes.items():
+        walls = [run.wall_seconds for run in runs[mode]]
+        result[mode] = summarise(runs[mode], shlex.join(["kedro", "run", *args])) | {
+            "slowest_over_fastest": round(max(walls) / min(walls), 3),
+            "best_cv_rmse": [o["best_cv_rmse"] for o in outcomes[mode]],
+            "test_rmse": [o["test_rmse"] for o in outcomes[mode]],
+            "trial_states": outcomes[mode][0]["states"],
+            "same_search_and_model_every_run": all(
+                o["fingerprint"] == outcomes[mode][0]["fingerprint"] for o in outcomes[mode]
+            ),
+        }
+    default, sequential = result["default"], result["sequential_unpruned"]
+    default_cv = statistics.median(default["best_cv_rmse"])
+    sequential_cv = statistics.median(sequential["best_cv_rmse"])
+    return result | {
+        "wall_ratio_median": round(
+            default["median_wall_seconds"] / sequential["median_wall_seconds"], 3
+        ),
+        "best_cv_gap_percent": round(100 * (default_cv - sequential_cv) / sequential_cv, 3),
+    }
+
+
+def write_sequential_env(root: Path) -> None:
+    """Write ``conf/<SEQUENTIAL_ENV>/parameters_tuning.yml``: the base tuning, unparallel."""
+    base = root / "conf" / "base" / "parameters_tuning.yml"
+    tuning = yaml.safe_load(base.read_text())["tuning"]
+    tuning |= {"parallel_folds": 1, "pruner": {"type": "NopPruner"}}
+    env = root / "conf" / SEQUENTIAL_ENV
+    env.mkdir()
+    (env / "parameters_tuning.yml").write_text(yaml.safe_dump({"tuning": tuning}))
+
+
+def tuning_outcome(root: Path) -> dict[str, Any]:
+    """What the last tuning run in ``root`` produced: its best CV, states, test RMSE.
+
+    ``fingerprint`` hashes the trials (numbers, states, values, parameters), the best
+    parameters and the tuned model's test predictions' metrics: equal fingerprints mean
+    the same search and the same tuned model.
+    """
+    candidate = "v3/xgboost_tuned"
+    best = json.loads((root / "data" / "06_models" / candidate / "best_params.json").read_text())
+    trials = (root / "data" / "08_reporting" / "tuning" / candidate / "trials.csv").read_text()
+    table = list(csv.reader(io.StringIO(trials)))
+    header = table[0]
+    keep = [i for i, name in enumerate(header) if not name.startswith(("datetime", "duration"))]
+    trials_core = [[row[i] for i in keep] for row in table]
+    metrics = json.loads(
+        (root / "data" / "07_model_output" / candidate / "metrics.json").read_text()
+    )
+    states = collections.Counter(row[header.index("state")] for row in table[1:])
+    blob = json.dumps([trials_core, best["params"], metrics["rmse"]], sort_keys=True)
+    return {
+        "best_cv_rmse": round(best["cv_rmse"], 5),
+        "test_rmse": round(metrics["rmse"], 5),
+        "states": dict(states),
+        "fingerprint": hashlib.sha256(blob.encode()).hexdigest()[:12],
+    }
 
 
 def time_tuning_search(repeat: int) -> dict[str, Any]:
@@ -197,6 +292,7 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "default": lambda repeat: time_kedro([], repeat),
     "test_env": time_test_env,
     "serving": time_serving,
+    "monitoring": time_monitoring,
 }
 
 

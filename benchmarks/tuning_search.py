@@ -4,8 +4,8 @@
 builds the real v3 train/test split with the project's own functions, then runs the
 project's ``tune_hyperparameters`` on a fresh in-memory study:
 
-- ``default``: the configuration in ``parameters_tuning.yml`` (parallel trials, pruning);
-- ``sequential``: the same sampler, space and trial count, one trial at a time, no pruner.
+- ``default``: the configuration in ``parameters_tuning.yml`` (parallel folds, pruning);
+- ``sequential``: the same sampler, space and trial count, one fold at a time, no pruner.
 
 It writes the search wall seconds, the best CV RMSE, the trial states and, for reporting
 only, the test RMSE of the best parameters refit on the whole train split.
@@ -42,7 +42,7 @@ def main(conf: Path, mode: str, out: Path, space: str | None = None) -> None:
     if space is not None:
         tuning["search_space"] = space
     if mode == "sequential":
-        tuning |= {"n_jobs": 1, "pruner": {"type": "NopPruner"}}
+        tuning |= {"parallel_folds": 1, "pruner": {"type": "NopPruner"}}
     version_name = tuning["versions"][0]
     version = params["versions"][version_name]
     model = params["models"][tuning["model"]]
@@ -54,7 +54,9 @@ def main(conf: Path, mode: str, out: Path, space: str | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize")
     started = time.perf_counter()
-    best, trials, _ = tune_hyperparameters(study, train, model, version, tuning)
+    best, trials, _ = tune_hyperparameters(
+        study, lambda study, trial: None, train, model, version, tuning
+    )
     search_seconds = time.perf_counter() - started
 
     refit, _ = fit_model(train, tuned_model_spec(model, tuning, best), version, params["seed"])

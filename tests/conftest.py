@@ -1,4 +1,15 @@
-"""Session-wide setup shared by every test: quiet telemetry and the real raw data."""
+"""Session-wide setup shared by every test: quiet telemetry, raw frames, project copies.
+
+Two kinds of raw frame:
+
+- ``generated_raw`` / ``small_raw``: rows generated with the real schema (same columns,
+  dtypes and plausible ranges; no download, no cache). Unit and pipeline tests use these.
+- ``raw_frame``: the real 20,640 rows (needs the data or ``SCIKIT_LEARN_DATA``), for the
+  tests of the raw-data dataset itself.
+
+End-to-end, notebook and multi-process tests are marked ``slow``; the ``project`` fixture
+(a full ``kedro run --env test`` in a copy of the project) is for those only.
+"""
 
 import os
 import shutil
@@ -10,7 +21,9 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from california_housing import structure
 from california_housing.datasets import CaliforniaHousingDataset
+from california_housing.datasets.california_housing_dataset import synthetic_california_housing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,16 +35,37 @@ if "SCIKIT_LEARN_DATA" not in os.environ and _SHARED_CACHE.is_dir():
     os.environ["SCIKIT_LEARN_DATA"] = str(_SHARED_CACHE)
 
 
+@pytest.fixture(autouse=True)
+def _structure_from_the_working_directory():
+    """Each test starts with structure reading the project around the working directory.
+
+    A session created by a test (or a ProjectConfigLoader) binds its configuration to
+    ``california_housing.structure``; this unbinds it after the test.
+    """
+    yield
+    structure.read_from(None)
+
+
 @pytest.fixture(scope="session")
 def raw_frame():
     """The real California Housing frame (20,640 x 9). Shared: copy before changing it."""
     return CaliforniaHousingDataset().load()
 
 
+@pytest.fixture(scope="session")
+def generated_raw():
+    """2,000 generated rows with the real raw schema. Shared: copy before changing it.
+
+    About half of them pass the v2/v3 filters (``MedHouseVal <= 5.0``, ``Longitude <
+    -119.0``), so every configured version has train and test rows.
+    """
+    return synthetic_california_housing(rows=2_000, seed=0)
+
+
 @pytest.fixture
-def small_raw(raw_frame):
-    """The first 200 real rows, a private copy each test may change."""
-    return raw_frame.head(200).copy()
+def small_raw(generated_raw):
+    """The first 200 generated rows, a private copy each test may change."""
+    return generated_raw.head(200).copy()
 
 
 def run_project(
@@ -55,15 +89,16 @@ def run_project(
         mlflow.tracking.fluent._active_experiment_id = None
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory):
-    """A copy of the project, run once with `kedro run --env test` (all stages).
+def copy_project(root: Path) -> Path:
+    """Copy the project into ``root``, a new git repository with one commit.
 
-    conf/, pyproject.toml, the example rows and (a link to) the package are copied into a
-    temporary git repository, so data, the SQLite MLflow store and the Optuna storage
-    land there and the runs carry a real commit.
+    conf/ (without conf/local), pyproject.toml, the example rows and (a link to) the
+    package are copied, so whatever a run writes (data, the SQLite MLflow store, the
+    Optuna storage, viz builds) lands in ``root`` and runs carry a real commit.
+
+    Returns:
+        ``root``.
     """
-    root = tmp_path_factory.mktemp("project")
     shutil.copytree(REPO_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
     shutil.copy(REPO_ROOT / "pyproject.toml", root)
@@ -77,5 +112,15 @@ def project(tmp_path_factory):
     subprocess.run([*git, "init", "-q"], cwd=root, check=True)
     subprocess.run([*git, "add", "."], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=root, check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """A copy of the project (:func:`copy_project`), run once with `kedro run --env test`.
+
+    Only for tests marked ``slow``: the run takes a minute.
+    """
+    root = copy_project(tmp_path_factory.mktemp("project"))
     run_project(root)
     return root

@@ -1,4 +1,4 @@
-"""Helpers shared by several test modules: in-memory datasets and small real splits."""
+"""Helpers shared by several test modules: in-memory datasets, parameters, version splits."""
 
 from functools import reduce
 from pathlib import Path
@@ -46,10 +46,12 @@ def parameter_datasets(pipeline, parameters) -> dict[str, MemoryDataset]:
     }
 
 
-def real_splits(
+def version_splits(
     raw: pd.DataFrame, parameters: dict
 ) -> tuple[dict[str, tuple[pd.DataFrame, pd.DataFrame]], pd.DataFrame]:
-    """Build every configured version's train/test split with the data_processing nodes.
+    """Build every configured version's train/test split of ``raw`` with the data_processing nodes.
+
+    Give it the ``generated_raw`` fixture in unit and pipeline tests.
 
     Returns:
         ``{version: (train, test)}`` and the common holdout's ``row_id`` frame.
@@ -61,3 +63,7 @@ def real_splits(
         for name, spec in parameters["versions"].items()
     }
     return splits, common_holdout(validated, assignment, parameters["versions"])
+
+
+#: Former name of :func:`version_splits`.
+real_splits = version_splits

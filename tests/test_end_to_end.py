@@ -14,6 +14,9 @@ import pytest
 from california_housing.schema import RAW_FEATURES
 from tests.conftest import run_project
 
+# A full `kedro run --env test` (the `project` fixture) and reruns: a minute or more.
+pytestmark = pytest.mark.slow
+
 VERSIONS = {"v1": (20_640, 9), "v2": (9_261, 9), "v3": (9_261, 13)}
 MODELS = ("linear", "random_forest", "gradient_boosting", "xgboost")
 CANDIDATES = {f"{v}.{m}" for v in VERSIONS for m in MODELS} | {"v3.xgboost_tuned"}
@@ -60,6 +63,11 @@ def test_data_versions_have_the_exact_real_shapes(project):
     v1_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v1", "test.parquet"))
     v3_test = pd.read_parquet(_latest(project / "data/test/05_model_input/v3", "test.parquet"))
     assert set(v3_test.index) <= set(v1_test.index)
+    # the real figures of the one split (split.seed 42), checked here once, on the real data
+    holdout = pd.read_parquet(
+        _latest(project / "data/test/05_model_input", "common_holdout_ids.parquet")
+    )
+    assert (len(v1_test), len(v3_test), len(holdout)) == (4_128, 1_820, 1_820)
 
 
 def test_one_parent_run_with_parameters_and_tags(runs, project):
@@ -103,27 +111,34 @@ def test_one_child_run_per_candidate_with_everything_a_user_compares(runs, clien
         assert f'"num_rows": {expected_rows}' in profile, (name, profile)
 
 
-def test_logged_models_have_signature_example_and_predict_raw_rows(
+def test_every_candidate_model_loads_in_one_line_from_its_run(
     runs, raw_frame, project, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # outside the project
-    run = _candidate_runs(runs)["v3.random_forest"]
-    # logged (in the background worker) to the candidate's run and experiment
+    for name, run in _candidate_runs(runs).items():
+        model = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model")  # the one line
+        predictions = model.predict(raw_frame[RAW_FEATURES].head(50))
+        assert len(predictions) == 50, name
+        assert pd.Series(predictions).between(0, 6).all(), name
+    assert not (project / "mlruns").exists()  # nothing went to MLflow's default store
+
+
+def test_the_champion_is_a_full_model_logged_to_its_candidates_run(runs, raw_frame):
+    champion = mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, "champion")
+    run = next(r for r in _candidate_runs(runs).values() if r.info.run_id == champion.run_id)
     logged = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id],
         filter_string=f"source_run_id = '{run.info.run_id}'",
         output_format="list",
     )
-    assert [model.name for model in logged] == ["model"]
-    assert not (project / "mlruns").exists()  # nothing went to MLflow's default store
-    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+    assert [model.name for model in logged] == ["promoted"]
+    info = mlflow.models.get_model_info(f"models:/{REGISTERED_MODEL}@champion")
+    assert {"sklearn", "python_function"} <= set(info.flavors)
     assert info.signature is not None
     assert [c.name for c in info.signature.inputs.inputs] == RAW_FEATURES
     assert info.saved_input_example_info is not None
-    predictions = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(
-        raw_frame[RAW_FEATURES].head(50)
-    )
-    assert len(predictions) == 50
+    rows = raw_frame[RAW_FEATURES].head(50).astype({"HouseAge": "int64"})  # as from a CSV
+    predictions = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@champion").predict(rows)
     assert pd.Series(predictions).between(0, 6).all()
 
 

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Needs the `project` fixture (a full run) and starts a Jupyter kernel.
+pytestmark = pytest.mark.slow
 NOTEBOOK = REPO_ROOT / "notebooks" / "explore_versions_and_leaderboard.ipynb"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;[^\x1b]*\x1b\\")
 # Appended to the in-memory copy only: which interpreter did the kernel run on?

@@ -1,4 +1,4 @@
-"""Project commands that Kedro adds to its CLI (``kedro serve``, ...).
+"""Project commands that Kedro adds to its CLI (``kedro serve``, ``kedro traffic``, ...).
 
 Kedro loads the click group ``cli`` of this module as the project's own commands; ``run`` is
 Kedro's own command, re-exported because ``python -m california_housing`` looks it up here.
@@ -12,6 +12,8 @@ import tempfile
 import click
 from kedro.framework.cli.project import run
 from kedro.framework.startup import ProjectMetadata
+
+from california_housing.traffic import monitor, traffic
 
 __all__ = ["cli", "run"]
 
@@ -78,3 +80,7 @@ def serve(  # noqa: PLR0917 (click passes options by position)
             workers=workers,
             **server_options,
         )
+
+
+cli.add_command(traffic)  # kedro traffic: replay rows through the live API
+cli.add_command(monitor)  # kedro monitor: monitoring, then retraining if advised

@@ -118,6 +118,10 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
 
         Returns:
             ``X`` with the engineered columns appended (a matrix for a matrix).
+
+        Raises:
+            ValueError: Naming the frame's columns that do not hold numbers (a served
+                model's signature accepts any type, so that integer columns pass).
         """
         if isinstance(X, np.ndarray):
             if X.ndim != 2 or X.shape[1] != self.n_features_in_:
@@ -128,7 +132,13 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             columns = dict(zip(self.feature_names_in_, X.T, strict=True))
             added = [np.asarray(FEATURES[name](columns), dtype="float64") for name in self.features]
             return np.column_stack([X, *added]) if added else X
-        return add_features(X[list(self.feature_names_in_)], list(self.features))
+        X = X[list(self.feature_names_in_)]
+        not_numbers = {
+            c: str(t) for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)
+        }
+        if not_numbers:
+            raise ValueError(f"These columns must hold numbers: {not_numbers} (column: dtype).")
+        return add_features(X, list(self.features))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the output columns (raw columns, then features)."""

@@ -16,7 +16,7 @@ from typing import Any
 CANDIDATE_TAG = "candidate"
 
 _lock = threading.Lock()
-_children: dict[tuple[str, str], str] = {}
+_children: dict[tuple[str, str], str] = {}  # (parent, candidate) -> child run id
 
 
 def candidate_name(version: str, model: str) -> str:
@@ -41,20 +41,9 @@ def parent_run_id() -> str | None:
 def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
     """The id of ``candidate``'s child run under ``parent_id``, created on first use.
 
-    The child carries the parent's tags (git commit, kedro env and pipeline) plus
-    ``candidate``, ``data_version`` and ``model_type``. Safe to call from several threads:
-    one child per (parent, candidate).
-
-    Args:
-        candidate: The candidate's name, ``{version}.{model}``.
-        parent_id: The parent run; by default the run kedro-mlflow opened (the active run).
-
-    Returns:
-        The child run's id.
-
-    Raises:
-        RuntimeError: When there is no parent run (tracking disabled, or called outside
-            ``kedro run``); the message says how to log outside a run.
+    ``parent_id`` defaults to the run kedro-mlflow opened (the active run); without one,
+    RuntimeError says how to get one. The child gets the parent's tags (git commit, kedro
+    env...) plus ``candidate``, ``data_version``, ``model_type``. Thread-safe.
     """
     import mlflow  # noqa: PLC0415
 
@@ -66,61 +55,52 @@ def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
             "with `mlflow.start_run()` first."
         )
     with _lock:
-        key = (parent_id, candidate)
-        if key not in _children:
-            _children[key] = _find_or_create(mlflow.MlflowClient(), parent_id, candidate)
-        return _children[key]
+        if (parent_id, candidate) not in _children:
+            client = mlflow.MlflowClient()
+            found = _children_of(client, parent_id, f"tags.{CANDIDATE_TAG} = '{candidate}'")
+            _children[parent_id, candidate] = (
+                found[0] if found else _create(client, parent_id, candidate)
+            )
+        return _children[parent_id, candidate]
 
 
-def _find_or_create(client: Any, parent_id: str, candidate: str) -> str:
+def _children_of(client: Any, parent_id: str, condition: str) -> list[str]:
+    experiment_id = client.get_run(parent_id).info.experiment_id
+    where = f"tags.mlflow.parentRunId = '{parent_id}' and {condition}"
+    return [run.info.run_id for run in client.search_runs([experiment_id], where)]
+
+
+def _create(client: Any, parent_id: str, candidate: str) -> str:
     parent = client.get_run(parent_id)
-    found = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=(
-            f"tags.mlflow.parentRunId = '{parent_id}' and tags.{CANDIDATE_TAG} = '{candidate}'"
-        ),
-        max_results=1,
-    )
-    if found:
-        return found[0].info.run_id
     version, model = split_candidate(candidate)
-    skip = {"mlflow.runName", "mlflow.parentRunId"}
-    inherited = {k: v for k, v in parent.data.tags.items() if k not in skip}
-    run = client.create_run(
-        parent.info.experiment_id,
-        run_name=candidate,
-        tags={
-            **inherited,
-            "mlflow.parentRunId": parent_id,
-            CANDIDATE_TAG: candidate,
-            "data_version": version,
-            "model_type": model,
-        },
-    )
+    inherited = {
+        k: v
+        for k, v in parent.data.tags.items()
+        if k not in {"mlflow.runName", "mlflow.parentRunId"}
+    }
+    tags = {"mlflow.parentRunId": parent_id, CANDIDATE_TAG: candidate}
+    tags |= {"data_version": version, "model_type": model}
+    run = client.create_run(parent.info.experiment_id, run_name=candidate, tags=inherited | tags)
     return run.info.run_id
 
 
-def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
-    """End every child run of ``parent_id`` that is still running.
+def close_candidate_runs(
+    parent_id: str, status: str = "FINISHED", candidate: str | None = None
+) -> int:
+    """End the child runs of ``parent_id`` still running; return how many (never creates).
 
-    Args:
-        parent_id: The parent run.
-        status: ``FINISHED`` after a successful pipeline, ``FAILED`` after an error.
-
-    Returns:
-        How many child runs were ended.
+    ``status``: FINISHED or FAILED; ``candidate``: only that one's run (a node failed).
     """
     import mlflow  # noqa: PLC0415
 
     client = mlflow.MlflowClient()
-    parent = client.get_run(parent_id)
-    running = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in running:
-        client.set_terminated(run.info.run_id, status=status)
+    condition = "attributes.status = 'RUNNING'"
+    if candidate is not None:
+        condition += f" and tags.{CANDIDATE_TAG} = '{candidate}'"
+    running = _children_of(client, parent_id, condition)
+    for run_id in running:
+        client.set_terminated(run_id, status=status)
     with _lock:
-        for key in [k for k in _children if k[0] == parent_id]:
+        for key in [k for k in _children if k[0] == parent_id and candidate in (None, k[1])]:
             del _children[key]
     return len(running)

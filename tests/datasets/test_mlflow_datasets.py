@@ -1,7 +1,16 @@
 """The MLflow datasets against a real SQLite tracking store and model registry."""
 
 import itertools
+import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -9,6 +18,7 @@ import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 from kedro.config import OmegaConfigLoader
 from kedro.io import DatasetError
 from mlflow.tracking._model_registry import utils as registry_utils
@@ -37,12 +47,17 @@ def config():
 
 @pytest.fixture(scope="module")
 def save_args(config):
-    """How data_science logs a model (the catalog's ``_model_save_args``)."""
+    """How data_science saves a candidate's model (the catalog's ``_model_save_args``)."""
     regressor = config["catalog"]["{version}.{model}.regressor"]
-    args = dict(regressor["dataset"]["dataset"]["save_args"])  # cache > background > model
-    assert args["name"] == "model"
+    args = dict(regressor["dataset"]["dataset"]["save_args"])  # cache > candidate > model
     assert "california_housing.features.FeatureEngineer" in args["skops_trusted_types"]
     return args
+
+
+@pytest.fixture(scope="module")
+def champion_args(config):
+    """How the promoted model is logged (``champion``'s ``save_args``)."""
+    return dict(config["catalog"]["champion"]["save_args"])
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +180,10 @@ class Runs:
         }
         for key, value in metrics.items():
             self.client.log_metric(run_id, key, value)
-        if model is not None:
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(model, **self.save_args)
+        if model is not None:  # as the catalog's `{version}.{model}.regressor` logs it
+            with tempfile.TemporaryDirectory() as folder:
+                mlflow.sklearn.save_model(model, f"{folder}/model", **self.save_args)
+                self.client.log_artifacts(run_id, f"{folder}/model", "model")
         if status is not None:
             self.client.set_terminated(run_id, status)
         return run_id
@@ -176,6 +192,12 @@ class Runs:
 @pytest.fixture
 def runs(experiment_id, save_args):
     return Runs(experiment_id, save_args)
+
+
+@pytest.fixture
+def champion(experiment_id, champion_args) -> MlflowChampionDataset:
+    """The catalog's ``champion``, in the fresh store."""
+    return MlflowChampionDataset(REGISTERED_MODEL, save_args=champion_args)
 
 
 def promote_best(champion: MlflowChampionDataset) -> dict:
@@ -266,9 +288,8 @@ def test_champion_of_an_empty_registry_is_empty(experiment_id):
     assert MlflowChampionDataset(REGISTERED_MODEL).load() == {}
 
 
-def test_decision_not_to_promote_registers_nothing(runs, models):
+def test_decision_not_to_promote_registers_nothing(runs, models, champion):
     run_id = runs.candidate("v1.linear", 0.7, parent_id=runs.parent(), model=models["v1.linear"])
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
 
     champion.save({"promote": False, "run_id": run_id, "candidate": "v1.linear"})
 
@@ -276,9 +297,8 @@ def test_decision_not_to_promote_registers_nothing(runs, models):
     assert mlflow.MlflowClient().search_registered_models() == []
 
 
-def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models):
+def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models, champion):
     run_id = runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
 
     champion.save(
         {
@@ -302,8 +322,7 @@ def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models
     assert registered_versions() == [1]
 
 
-def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models):
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
+def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models, champion):
     linear, xgboost = models["v1.linear"], models["v3.xgboost"]
 
     # 1. first run: no champion yet -> the best candidate becomes version 1
@@ -341,9 +360,8 @@ def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models
     assert registered_versions() == [1, 2]
 
 
-def test_best_candidate_that_already_is_champion_adds_no_version(runs, models):
+def test_best_candidate_that_already_is_champion_adds_no_version(runs, models, champion):
     runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
     promote_best(champion)
 
     decision = promote_best(champion)  # nothing new was trained
@@ -356,12 +374,11 @@ def test_best_candidate_that_already_is_champion_adds_no_version(runs, models):
 # ------------------------------------------------------------ serving the champion
 
 
-def test_champion_predicts_raw_columns_like_the_trained_model(
-    runs, models, unseen_rows, tmp_path, monkeypatch
+def test_champion_predicts_raw_columns_like_the_trained_model(  # noqa: PLR0917 (fixtures)
+    runs, models, champion, unseen_rows, tmp_path, monkeypatch
 ):
     model = models["v3.xgboost"]  # engineers its own features from the raw columns
     runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=model)
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
     promote_best(champion)
     model_uri = champion.load()["model_uri"]
     expected = model.predict(unseen_rows)
@@ -381,11 +398,204 @@ def test_champion_predicts_raw_columns_like_the_trained_model(
     np.testing.assert_allclose(np.asarray(from_elsewhere), expected, rtol=1e-6)
 
 
-def test_champion_rejects_rows_without_a_raw_column(runs, models, unseen_rows):
+def test_champion_rejects_rows_without_a_raw_column(runs, models, champion, unseen_rows):
     runs.candidate("v1.linear", 0.74, parent_id=runs.parent(), model=models["v1.linear"])
-    champion = MlflowChampionDataset(REGISTERED_MODEL)
     promote_best(champion)
     served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
 
     with pytest.raises(mlflow.exceptions.MlflowException, match="MedInc"):
         served.predict(unseen_rows.drop(columns="MedInc"))
+
+
+def test_promoted_model_is_full_with_both_flavours_and_its_feature_code(
+    runs, models, champion, unseen_rows, tmp_path
+):
+    run_id = runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    promote_best(champion)
+
+    info = mlflow.models.get_model_info(champion.load()["model_uri"])
+    assert info.run_id == run_id
+    assert {"sklearn", "python_function"} <= set(info.flavors)
+    assert info.flavors["sklearn"]["serialization_format"] == "skops"
+    assert [c.name for c in info.signature.inputs.inputs] == RAW_FEATURES
+    assert info.saved_input_example_info is not None
+    local = Path(
+        mlflow.artifacts.download_artifacts(champion.load()["model_uri"], dst_path=tmp_path)
+    )
+    code = local / "code" / "california_housing"
+    assert sorted(p.name for p in code.iterdir()) == ["features.py"]  # a namespace package
+    requirements = (local / "requirements.txt").read_text()
+    assert "scikit-learn==" in requirements
+    assert "xgboost-cpu==" in requirements
+    sklearn_model = mlflow.sklearn.load_model(champion.load()["model_uri"])
+    np.testing.assert_allclose(
+        sklearn_model.predict(unseen_rows), models["v3.xgboost"].predict(unseen_rows), rtol=1e-6
+    )
+
+
+def test_champion_takes_integer_columns(runs, models, champion, unseen_rows):
+    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    promote_best(champion)
+    as_from_a_csv = unseen_rows.round().astype({"HouseAge": "int64", "Population": "int64"})
+
+    served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
+
+    np.testing.assert_allclose(
+        np.asarray(served.predict(as_from_a_csv)),
+        models["v3.xgboost"].predict(as_from_a_csv.astype(float)),
+        rtol=1e-6,
+    )
+
+
+def test_candidate_runs_of_the_current_kedro_run_count_before_they_end(runs, experiment_id):
+    parent = mlflow.start_run(experiment_id=experiment_id).info.run_id  # as kedro-mlflow does
+    current = runs.candidate("v1.linear", 0.74, parent_id=parent, status=None)
+    stale_parent = runs.parent()
+    runs.candidate("v1.xgboost", 0.60, parent_id=stale_parent, status=None)  # a killed run
+
+    table = MlflowCandidateRunsDataset(EXPERIMENT).load()
+
+    assert table["run_id"].tolist() == [current]
+
+
+# ------------------------------------------ the champion where the project is not installed
+
+
+@pytest.fixture
+def bare_venv(tmp_path):
+    """A virtualenv with this venv's libraries (mlflow, scikit-learn, xgboost, skops...) but
+    not this project: a ``.pth`` lists our site-packages, whose own ``.pth`` files (the
+    project's editable install) are not processed from there. ``mlflow`` and ``uvicorn``
+    get the console scripts pip would write."""
+    venv = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(site) / "libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    for script, (module, function) in {
+        "mlflow": ("mlflow.cli", "cli"),
+        "uvicorn": ("uvicorn.main", "main"),
+    }.items():
+        path = venv / "bin" / script
+        path.write_text(
+            f"#!{python}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
+        )
+        path.chmod(0o755)
+    missing = subprocess.run(
+        [python, "-c", "import california_housing"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "No module named 'california_housing'" in missing.stderr
+    return venv
+
+
+@pytest.fixture
+def promoted(runs, models, champion, unseen_rows):
+    """A promoted v3 XGBoost champion, rows as a CSV gives them, and what it should predict."""
+    model = models["v3.xgboost"]
+    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=model)
+    promote_best(champion)
+    rows = unseen_rows.round(3).astype({"HouseAge": "int64", "Population": "int64"})
+    return champion.load()["model_uri"], rows, model.predict(rows.astype(float))
+
+
+def bare_env(venv):
+    return os.environ | {
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+@pytest.mark.slow
+def test_champion_loads_and_predicts_where_the_project_is_not_installed(
+    bare_venv, promoted, tmp_path
+):
+    model_uri, rows, expected = promoted
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    script = (
+        "import json, sys, mlflow, pandas as pd\n"
+        "rows = pd.read_csv(sys.argv[2])\n"
+        "assert rows['HouseAge'].dtype == 'int64'\n"
+        "print(json.dumps(mlflow.pyfunc.load_model(sys.argv[1]).predict(rows).tolist()))\n"
+    )
+
+    out = subprocess.run(
+        [bare_venv / "bin" / "python", "-c", script, model_uri, tmp_path / "rows.csv"],
+        cwd=tmp_path,
+        env=bare_env(bare_venv),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert out.returncode == 0, out.stderr[-3000:]
+    np.testing.assert_allclose(json.loads(out.stdout.strip().splitlines()[-1]), expected, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_where_the_project_is_not_installed(
+    bare_venv, promoted, tmp_path
+):
+    model_uri, rows, expected = promoted
+    with socket.socket() as probe:  # a free port on 127.0.0.1
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [bare_venv / "bin" / command[0], *command[1:], "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=bare_env(bare_venv),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the server's workers share its process group
+    )
+    try:
+        body = json.dumps({"dataframe_split": rows.to_dict(orient="split", index=False)})
+        answer = _post_when_ready(f"http://127.0.0.1:{port}", body, server)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+    assert rows["HouseAge"].dtype == "int64"  # sent as JSON integers
+    np.testing.assert_allclose(answer["predictions"], expected, rtol=1e-5)
+
+
+def _post_when_ready(url: str, body: str, server) -> dict:
+    """Wait (up to 3 minutes on a busy machine) for /ping, then POST /invocations."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert server.poll() is None, "the model server exited; see serve.log"
+        try:
+            if requests.get(f"{url}/ping", timeout=5).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the model server did not start in 3 minutes"
+        time.sleep(1)
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(f"{url}/invocations", data=body, headers=headers, timeout=60)
+    assert response.ok, response.text
+    return response.json()
+
+
+def test_champion_names_a_column_that_does_not_hold_numbers(runs, models, champion, unseen_rows):
+    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    promote_best(champion)
+    served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
+
+    with pytest.raises(ValueError, match="HouseAge"):
+        served.predict(unseen_rows.astype({"HouseAge": str}))

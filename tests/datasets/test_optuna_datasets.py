@@ -3,14 +3,12 @@ import time
 
 import mlflow
 import optuna
-import pandas as pd
 import pytest
 from kedro.io import DatasetError
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from california_housing.datasets import OptunaStudyDataset, OptunaTrialsDataset
-from california_housing.pipelines.tuning.nodes import trials_table
+from california_housing.datasets import OptunaStudyDataset, OptunaTrialRunsDataset
 
 # The study dataset uses Optuna's heartbeats, still marked experimental.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -58,14 +56,6 @@ def _objective(trial):
     return x**2 + depth / 10
 
 
-@pytest.fixture(scope="module")
-def parallel_trials():
-    """The trials table of a real study run with two threads (complete, pruned, failed)."""
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(_objective, n_trials=8, n_jobs=2, catch=(ValueError,))
-    return trials_table(study.trials)
-
-
 # ------------------------------------------------------------------ OptunaStudyDataset
 
 
@@ -93,67 +83,91 @@ def test_study_dataset_is_load_only(tmp_path):
         dataset.save(dataset.load())
 
 
-# ----------------------------------------------------------------- OptunaTrialsDataset
+# ------------------------------------------------------------- OptunaTrialRunsDataset
 
 
-def test_trials_dataset_without_an_active_run_only_writes_the_csv(
-    tmp_path, mlflow_experiment, parallel_trials
-):
-    client, experiment_id = mlflow_experiment
-    dataset = OptunaTrialsDataset(filepath=str(tmp_path / "reports" / "trials.csv"))
-    assert mlflow.active_run() is None
-
-    dataset.save(parallel_trials)
-
-    written = pd.read_csv(tmp_path / "reports" / "trials.csv")
-    assert written["number"].tolist() == parallel_trials["number"].tolist()
-    assert written["state"].tolist() == parallel_trials["state"].tolist()
-    pd.testing.assert_frame_equal(dataset.load(), written)
-    assert client.search_runs([experiment_id]) == []
-    assert not (tmp_path / "artifacts").exists()
-
-
-def test_trials_dataset_logs_one_child_run_per_parallel_trial(
-    tmp_path, mlflow_experiment, parallel_trials
-):
-    client, experiment_id = mlflow_experiment
-    trials = parallel_trials
-    overlapping = any(
-        a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
-        for a in trials.itertuples()
-        for b in trials.itertuples()
-        if a.number < b.number
-    )
-    assert overlapping  # the trials really ran in parallel
-    assert set(trials["state"]) == {"COMPLETE", "PRUNED", "FAIL"}
-    dataset = OptunaTrialsDataset(filepath=str(tmp_path / "trials.csv"))
-
-    with mlflow.start_run(experiment_id=experiment_id, run_name="v3.xgboost_tuned") as parent:
-        dataset.save(trials)
-
-    parent_id = parent.info.run_id
-    children = client.search_runs(
+def _runs_under(client, experiment_id, parent_id):
+    return client.search_runs(
         [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'"
     )
-    assert len(client.search_runs([experiment_id])) == 1 + len(trials)  # no stray runs
-    assert len(children) == len(trials)
-    assert [a.path for a in client.list_artifacts(parent_id)] == ["trials.csv"]
+
+
+def test_trial_runs_without_an_active_run_log_nothing(mlflow_experiment):
+    client, experiment_id = mlflow_experiment
+    assert mlflow.active_run() is None
+    callback = OptunaTrialRunsDataset(candidate="v3.xgboost_tuned").load()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    study.optimize(_objective, n_trials=2, callbacks=[callback])
+
+    assert callback.parent_run_id is None
+    assert client.search_runs([experiment_id]) == []
+
+
+def test_each_trial_is_logged_under_the_candidate_run_as_soon_as_it_ends(mlflow_experiment):
+    client, experiment_id = mlflow_experiment
+    seen_before = []
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name="tuning") as parent:
+        callback = OptunaTrialRunsDataset(candidate="v3.xgboost_tuned").load()
+        candidate_id = callback.parent_run_id
+
+        def objective(trial):
+            seen_before.append(len(_runs_under(client, experiment_id, candidate_id)))
+            return _objective(trial)
+
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(objective, n_trials=5, callbacks=[callback], catch=(ValueError,))
+
+    candidate = client.get_run(candidate_id)
+    assert candidate.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert candidate.info.run_name == "v3.xgboost_tuned"
+    assert seen_before == [0, 1, 2, 3, 4]  # trial n's run exists before trial n + 1 starts
+    assert len(_runs_under(client, experiment_id, candidate_id)) == 5
+
+
+def test_trial_runs_of_parallel_trials_keep_their_parent_and_their_contents(mlflow_experiment):
+    client, experiment_id = mlflow_experiment
+    with mlflow.start_run(experiment_id=experiment_id, run_name="tuning"):
+        callback = OptunaTrialRunsDataset(candidate="v3.xgboost_tuned").load()
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(_objective, n_trials=8, n_jobs=2, callbacks=[callback], catch=(ValueError,))
+    trials = study.trials
+    overlapping = any(
+        a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+        for a in trials
+        for b in trials
+        if a.number < b.number
+    )
+    assert overlapping  # the trials really ran in parallel threads
+    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
+
+    children = _runs_under(client, experiment_id, callback.parent_run_id)
+
     by_number = {int(run.data.tags["optuna_trial_number"]): run for run in children}
-    assert sorted(by_number) == sorted(trials["number"])
-    for trial in trials.itertuples():
+    assert sorted(by_number) == [t.number for t in trials]  # one run per trial, no stray
+    for trial in trials:
         run = by_number[trial.number]
-        assert run.data.tags["mlflow.parentRunId"] == parent_id
         assert run.info.run_name == f"v3.xgboost_tuned.trial_{trial.number}"
-        assert run.data.tags["optuna_trial_state"] == trial.state
-        assert run.data.params == {"x": str(trial.params_x), "depth": str(trial.params_depth)}
+        assert run.data.tags["optuna_trial_state"] == trial.state.name
+        assert run.data.tags["optuna_study"] == study.study_name
+        assert run.data.params == {k: str(v) for k, v in trial.params.items()}
         assert run.info.start_time == int(trial.datetime_start.timestamp() * 1000)
+        assert run.info.end_time == int(trial.datetime_complete.timestamp() * 1000)
         running_means = client.get_metric_history(run.info.run_id, "cv_rmse_running_mean")
-        assert len(running_means) == (1 if trial.state != "COMPLETE" else 2)
-        if trial.state == "COMPLETE":
+        assert [(m.step, m.value) for m in running_means] == sorted(
+            trial.intermediate_values.items()
+        )
+        if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["cv_rmse"] == pytest.approx(trial.value)
             assert run.info.status == "FINISHED"
         else:  # a pruned trial's value is a partial running mean: not logged as cv_rmse
             assert "cv_rmse" not in run.data.metrics
-            assert run.info.status == ("FAILED" if trial.state == "FAIL" else "FINISHED")
-    assert by_number[PRUNED_TRIAL].data.tags["optuna_trial_state"] == TrialState.PRUNED.name
-    assert by_number[FAILED_TRIAL].data.tags["optuna_trial_state"] == TrialState.FAIL.name
+            assert run.info.status == ("FAILED" if trial.state == TrialState.FAIL else "FINISHED")
+    assert by_number[PRUNED_TRIAL].data.tags["optuna_trial_state"] == "PRUNED"
+    assert by_number[FAILED_TRIAL].data.tags["optuna_trial_state"] == "FAIL"
+
+
+def test_trial_runs_dataset_is_load_only():
+    with pytest.raises(DatasetError, match="load-only"):
+        OptunaTrialRunsDataset(candidate="v3.xgboost_tuned").save(lambda study, trial: None)

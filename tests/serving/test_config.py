@@ -40,6 +40,7 @@ def test_unknown_keys_and_bad_limits_are_named():
         ServingSettings.from_config({"model_name": "m"}, tracking_uri="x", environ={})
 
 
+@pytest.mark.slow  # two real Kedro sessions: their hooks start MLflow on the project's store
 def test_settings_of_an_environment_come_from_its_configuration(monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "SERVING_LOG_DB_URL", "SERVING_MODEL_ALIAS"):
         monkeypatch.delenv(name, raising=False)
@@ -57,3 +58,13 @@ def test_settings_of_an_environment_come_from_its_configuration(monkeypatch):
     assert test.max_rows == 10_000
     assert test.cors_origins == ()
     assert test.filters["v2"] == {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}
+
+
+def test_environment_overrides_survive_the_session(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/mlflow.db")
+    monkeypatch.setenv("SERVING_MODEL_ALIAS", "challenger")
+
+    settings = load_settings("test", REPO_ROOT)
+
+    assert settings.tracking_uri == "sqlite:////elsewhere/mlflow.db"
+    assert settings.model_alias == "challenger"

@@ -5,10 +5,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from california_housing.schema import RAW_FEATURES
-from california_housing.serving.prediction_log import PredictionLog, migrate
+from california_housing.serving.app import new_ids
+from california_housing.serving.prediction_log import (
+    FEEDBACK_COLUMNS,
+    PREDICTION_COLUMNS,
+    PredictionLog,
+    migrate,
+)
 
 
 def _prediction(version: int = 1, created_at: datetime | None = None, **changes) -> dict:
+    """A row of the predictions table, as a dict (see ``_rows`` for what submit takes)."""
     row = {
         "prediction_id": uuid.uuid4().hex,
         "request_id": "r1",
@@ -22,6 +29,15 @@ def _prediction(version: int = 1, created_at: datetime | None = None, **changes)
         "latency_ms": 0.8,
     }
     return row | changes
+
+
+def _rows(*rows: dict) -> list[tuple]:
+    return [tuple(row[c] for c in PREDICTION_COLUMNS) for row in rows]
+
+
+def _feedback(prediction_id: str, value: float) -> list[tuple]:
+    row = {"prediction_id": prediction_id, "MedHouseVal": value, "received_at": datetime.now(UTC)}
+    return [tuple(row[c] for c in FEEDBACK_COLUMNS)]
 
 
 @pytest.fixture
@@ -46,7 +62,7 @@ def _ids(db_path) -> set[str]:
 def test_rows_are_written_with_their_values(log, tmp_path):
     rows = [_prediction() for _ in range(6)]
 
-    assert log.submit(rows)
+    assert log.submit(_rows(*rows))
     assert log.wait_written(10)
 
     total, page = log.page(limit=10, offset=0)
@@ -63,12 +79,9 @@ def test_rows_are_written_with_their_values(log, tmp_path):
 
 def test_feedback_follows_its_prediction_and_the_latest_value_wins(log):
     row = _prediction()
-    log.submit([row])
-    now = datetime.now(UTC)
-    log.submit_feedback([{"prediction_id": row["prediction_id"], "MedHouseVal": 1.0,
-                          "received_at": now}])  # fmt: skip
-    log.submit_feedback([{"prediction_id": row["prediction_id"], "MedHouseVal": 2.0,
-                          "received_at": now}])  # fmt: skip
+    log.submit(_rows(row))
+    log.submit_feedback(_feedback(row["prediction_id"], 1.0))
+    log.submit_feedback(_feedback(row["prediction_id"], 2.0))
     log.wait_written(10)
 
     _, page = log.page(limit=1, offset=0)
@@ -81,9 +94,9 @@ def test_a_full_buffer_refuses_rows_and_queues_none_of_them(tmp_path):
     log.open()
     try:
         log._stop.set()  # no writes: the buffer only fills
-        assert log.submit([_prediction() for _ in range(4)])
+        assert log.submit(_rows(*(_prediction() for _ in range(4))))
 
-        assert not log.submit([_prediction() for _ in range(2)])
+        assert not log.submit(_rows(_prediction(), _prediction()))
         assert log.buffered == 4
     finally:
         log._stop.clear()
@@ -97,7 +110,7 @@ def test_unavailable_database_keeps_rows_and_recovers(log, tmp_path):
     rows = [_prediction() for _ in range(3)]
     folder.rename(away)  # the database disappears
 
-    assert log.submit(rows)
+    assert log.submit(_rows(*rows))
     assert not log.wait_written(0.5)
     assert not log.available
     assert log.buffered == 3
@@ -115,27 +128,32 @@ def test_rows_left_at_shutdown_are_spilled_and_written_by_the_next_start(tmp_pat
     log.open()
     (tmp_path / "logs").rename(tmp_path / "away")
     rows = [_prediction() for _ in range(3)]
-    log.submit(rows)
+    log.submit(_rows(*rows))
+    log.submit_feedback(_feedback(rows[0]["prediction_id"], 4.0))
 
     spilled = log.close(timeout=0.2)
 
     (tmp_path / "away").rename(tmp_path / "logs")
-    assert spilled == 3
+    assert spilled == 4
     assert len(list(spill.parent.iterdir())) == 1
     restarted = PredictionLog(url, flush_seconds=0.01, spill_path=spill)
     restarted.open()
     restarted.wait_written(10)
+    _, page = restarted.page(limit=10, offset=0)
     restarted.close()
     assert _ids(tmp_path / "logs" / "log.db") == {r["prediction_id"] for r in rows}
+    by_id = {r["prediction_id"]: r for r in page}
+    assert by_id[rows[0]["prediction_id"]]["MedHouseVal"] == 4.0
+    assert by_id[rows[0]["prediction_id"]]["created_at"] == rows[0]["created_at"]
     assert not list(spill.parent.iterdir())
 
 
 def test_known_ids_include_buffered_and_written_rows(log):
     written, buffered = _prediction(), _prediction()
-    log.submit([written])
+    log.submit(_rows(written))
     log.wait_written(10)
     log._stop.set()
-    log.submit([buffered])
+    log.submit(_rows(buffered))
 
     unknown = log.unknown_ids([written["prediction_id"], buffered["prediction_id"], "nope"])
 
@@ -147,7 +165,7 @@ def test_page_filters_by_version_and_time(log):
     now = datetime.now(UTC)
     old = _prediction(version=1, created_at=now - timedelta(hours=2))
     new = _prediction(version=2, created_at=now)
-    log.submit([old, new])
+    log.submit(_rows(old, new))
     log.wait_written(10)
 
     assert log.page(limit=10, offset=0, model_version=2)[0] == 1
@@ -180,3 +198,10 @@ def test_migrate_is_idempotent(log):
 def test_in_memory_sqlite_is_refused_with_a_way_out():
     with pytest.raises(ValueError, match="needs a database file or server"):
         PredictionLog("sqlite://")
+
+
+def test_new_ids_are_distinct_uuid4_hex():
+    ids = new_ids(2000)
+
+    assert len(set(ids)) == 2000
+    assert all(uuid.UUID(hex=i).version == 4 and uuid.UUID(hex=i).hex == i for i in ids)

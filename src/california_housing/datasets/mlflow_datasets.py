@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,8 +26,10 @@ RUN_COLUMNS = {
 class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
     """Every finished candidate run of an MLflow experiment, as a table (load-only).
 
-    A candidate run is a child run tagged ``candidate`` (see ``hooks.py``). The table has
-    one row per run: ids, version and model tags, start time and every metric.
+    A candidate run is a child run tagged ``candidate`` (see ``tracking.py``). The table
+    has one row per run: ids, version and model tags, start time and every metric. The
+    candidates of the ``kedro run`` that loads the table count too, although their runs end
+    with it; runs that failed, or were left running by a killed ``kedro run``, do not.
     """
 
     def __init__(self, experiment_name: str, metadata: dict[str, Any] | None = None) -> None:
@@ -42,19 +47,23 @@ class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
         """Read the candidate runs.
 
         Returns:
-            One row per finished candidate run, newest first (empty if none).
+            One row per finished candidate run (or candidate of the current run), newest
+            first (empty if none).
         """
         import mlflow  # noqa: PLC0415
 
+        from california_housing.tracking import CANDIDATE_TAG, parent_run_id  # noqa: PLC0415
+
         runs = mlflow.search_runs(
             experiment_names=[self._experiment_name],
-            filter_string="attributes.status = 'FINISHED'",
+            filter_string=f"tags.{CANDIDATE_TAG} != ''",
             order_by=["attributes.start_time DESC"],
             output_format="pandas",
         )
         if runs.empty or "tags.candidate" not in runs:
             return pd.DataFrame(columns=list(RUN_COLUMNS.values()))
-        runs = runs[runs["tags.candidate"].notna()]
+        current = (runs["tags.mlflow.parentRunId"] == parent_run_id()) & runs.status.eq("RUNNING")
+        runs = runs[runs["tags.candidate"].notna() & (runs.status.eq("FINISHED") | current)]
         metrics = {c: c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")}
         # a tag no run has (git_commit outside a git work tree) is no column: reindex
         table = runs.reindex(columns=[*RUN_COLUMNS, *metrics]).rename(columns=RUN_COLUMNS | metrics)
@@ -76,10 +85,11 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     """The registered model's ``champion`` alias in the MLflow Model Registry.
 
     ``load`` describes the current champion (empty dict when there is none), with the
-    model itself under ``model`` when ``load_model`` is set. ``save``
-    takes a promotion decision (see ``reporting.nodes.decide_promotion``): when it says
-    ``promote``, the candidate run's logged model is registered as a new version and the
-    alias moves to it; otherwise nothing changes.
+    model itself under ``model`` when ``load_model`` is set. ``save`` takes a promotion
+    decision (see ``reporting.nodes.decide_promotion``): when it says ``promote``, the
+    candidate's fitted model (artifact ``model`` of its run) is logged to that same run as
+    a full MLflow model named ``promoted`` (see :func:`log_portable_model`), registered as a
+    new version, and the alias moves to it; otherwise nothing changes.
     """
 
     def __init__(
@@ -88,6 +98,7 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         alias: str = "champion",
         *,
         load_model: bool = False,
+        save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
@@ -97,11 +108,14 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             alias: The alias that marks the champion.
             load_model: Whether ``load`` also loads the champion's model (the exact
                 version the alias pointed at, as an sklearn estimator).
+            save_args: How a promoted model is logged: ``input_example`` (one raw row),
+                ``pip_requirements``, ``skops_trusted_types`` (see :func:`log_portable_model`).
             metadata: Kedro metadata; unused here.
         """
         self._name = registered_model_name
         self._alias = alias
         self._load_model = load_model
+        self._save_args = dict(save_args or {})
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
@@ -146,8 +160,10 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             return
         import mlflow  # noqa: PLC0415
 
+        model = mlflow.sklearn.load_model(f"runs:/{data['run_id']}/model")
+        info = log_portable_model(model, data["run_id"], **self._save_args)
         version = mlflow.register_model(
-            f"runs:/{data['run_id']}/model",
+            info.model_uri,
             self._name,
             tags={
                 "candidate": str(data["candidate"]),
@@ -160,3 +176,63 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def _describe(self) -> dict[str, Any]:
         return {"registered_model_name": self._name, "alias": self._alias}
+
+
+def log_portable_model(
+    model: Any,
+    run_id: str,
+    *,
+    input_example: dict[str, float],
+    pip_requirements: list[str],
+    skops_trusted_types: list[str],
+    name: str = "promoted",
+) -> Any:
+    """Log ``model`` to run ``run_id`` as a full MLflow model that loads anywhere.
+
+    The model has the sklearn flavour (``mlflow.sklearn.load_model``: the fitted sklearn
+    ``Pipeline``) and the python_function one (``mlflow.pyfunc.load_model``, ``mlflow
+    models serve``), saved with skops, with pinned ``pip_requirements``, ``input_example``
+    and a signature naming its input columns. It carries this project's feature code
+    (``california_housing/features.py`` as a namespace package, without ``__init__``), so it
+    loads where the project is not installed; where it is, the installed package wins.
+    The signature's columns accept any number type: a CSV's integer ``HouseAge`` is as
+    valid as a float (MLflow would refuse int64 against a float64 column).
+
+    Args:
+        model: The fitted model (it takes the raw columns).
+        run_id: The run the model belongs to (the candidate's).
+        input_example: One raw row, column -> value.
+        pip_requirements: Pinned requirements (``${pinned:...}`` in the catalog).
+        skops_trusted_types: Types besides scikit-learn's that skops may load.
+        name: The logged model's name in the run.
+
+    Returns:
+        MLflow's ``ModelInfo`` (``model_uri`` is what gets registered).
+    """
+    import mlflow  # noqa: PLC0415
+    from mlflow.models import ModelSignature, infer_signature  # noqa: PLC0415
+    from mlflow.types.schema import AnyType, ColSpec, Schema  # noqa: PLC0415
+
+    from california_housing import features  # noqa: PLC0415
+
+    example = pd.DataFrame([input_example])
+    inferred = infer_signature(example, model.predict(example))
+    columns = Schema([ColSpec(AnyType(), column) for column in example.columns])
+    experiment_id = mlflow.MlflowClient().get_run(run_id).info.experiment_id
+    # created explicitly so that it lands in the run's experiment, whatever the active one
+    logged = mlflow.initialize_logged_model(name, source_run_id=run_id, experiment_id=experiment_id)
+    with tempfile.TemporaryDirectory() as folder:
+        code = Path(folder) / "california_housing"
+        code.mkdir()
+        shutil.copy(features.__file__, code / "features.py")
+        return mlflow.sklearn.log_model(
+            model,
+            name=name,
+            run_id=run_id,
+            model_id=logged.model_id,
+            code_paths=[str(code)],
+            signature=ModelSignature(inputs=columns, outputs=inferred.outputs),
+            input_example=example,
+            pip_requirements=pip_requirements,
+            skops_trusted_types=skops_trusted_types,
+        )

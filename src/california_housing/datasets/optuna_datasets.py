@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import math
+import logging
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
 
 
 class OptunaStudyDataset(AbstractDataset[None, Any]):
@@ -30,8 +31,8 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
 
     def __init__(
         self,
-        storage: str,
-        study_name: str,
+        storage: str | None = None,
+        study_name: str = "",
         *,
         direction: str = "minimize",
         heartbeat_interval: int | None = 10,
@@ -43,17 +44,26 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
 
         Args:
             storage: SQLAlchemy URL of the storage, e.g. ``sqlite:///path/optuna.db`` or
-                ``postgresql://user@host/db``; SQLite parent folders are created.
+                ``postgresql+psycopg://user@host/db``; SQLite parent folders are created.
+                May be left out when ``credentials`` gives the URL.
             study_name: Name of the study inside the storage.
             direction: ``minimize`` or ``maximize``.
             heartbeat_interval: Seconds between a running trial's heartbeats; a trial
                 whose worker died is marked FAIL once ``grace_period`` passes without one.
             grace_period: See ``heartbeat_interval``.
-            credentials: Kedro credentials; their ``url`` (e.g. a PostgreSQL URL with its
-                password, kept in ``conf/local/credentials.yml``) replaces ``storage``.
+            credentials: Kedro credentials; their ``url`` (e.g. a PostgreSQL URL, which may
+                hold a password) replaces ``storage``.
             metadata: Kedro metadata; unused here.
         """
-        self._storage = (credentials or {}).get("url", storage)
+        url = (credentials or {}).get("url", storage)
+        if not url:
+            raise DatasetError(
+                f"OptunaStudyDataset {study_name!r} has no storage: give `storage` (an "
+                "SQLAlchemy URL) or `credentials` whose `url` is one (README, 'Scaling out')."
+            )
+        if not study_name:
+            raise DatasetError("OptunaStudyDataset needs a `study_name`.")
+        self._storage = str(url)
         self._study_name = study_name
         self._direction = direction
         self._heartbeat_interval = heartbeat_interval
@@ -99,101 +109,126 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
         return {"storage": storage, "study_name": self._study_name}
 
 
-class OptunaTrialsDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
-    """The trials table: a CSV file, an MLflow artifact, and one MLflow run per trial.
+class OptunaTrialRunsDataset(AbstractDataset[None, "TrialRunLogger"]):
+    """The MLflow runs of a candidate's Optuna trials, written as each trial finishes.
 
-    On save (inside a run), every trial becomes a run nested under the active run, with
-    the trial's parameters, its value (``metric_name``), its state and its timing. The
-    runs are written from the table after the search, so their parent is right however
-    many threads or workers ran the trials.
+    Loading returns an Optuna callback (:class:`TrialRunLogger`) bound, by explicit run
+    id, to the candidate's MLflow run (``california_housing.tracking.candidate_run_id``)
+    of this ``kedro run``. The tuning node passes it to ``study.optimize``; the node does
+    no I/O itself, and tests give it any other callback. Each finished trial becomes a
+    run nested under the candidate's run: correct with several threads (the parent is
+    named, not taken from MLflow's active run) and with several worker processes or
+    machines (each logs the trials it ran under its own candidate run).
+
+    Example catalog entry::
+
+        "{version}.{model}.trial_runs":
+          type: california_housing.datasets.OptunaTrialRunsDataset
+          candidate: "{version}.{model}"
     """
 
     def __init__(
         self,
-        filepath: str,
+        candidate: str,
         metric_name: str = "cv_rmse",
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
 
         Args:
-            filepath: Where the CSV is written.
+            candidate: The candidate's name, ``{version}.{model}``.
             metric_name: MLflow metric name of each trial's value.
             metadata: Kedro metadata; unused here.
         """
-        self._filepath = Path(filepath)
+        self._candidate = candidate
         self._metric_name = metric_name
         self.metadata = metadata
 
-    def load(self) -> pd.DataFrame:
-        """Read the trials table.
+    def load(self) -> TrialRunLogger:
+        """The callback, bound to the candidate's run.
 
         Returns:
-            One row per trial.
+            A :class:`TrialRunLogger`; without an active MLflow run (tracking disabled,
+            or outside ``kedro run``) one that logs no runs.
         """
-        return pd.read_csv(self._filepath)
+        from california_housing import tracking  # noqa: PLC0415
 
-    def save(self, data: pd.DataFrame) -> None:
-        """Write the CSV and log the trials to MLflow (when a run is active).
-
-        Args:
-            data: The trials table (``number``, ``state``, ``value``, ``params_*``,
-                ``datetime_start``, ``datetime_complete``...).
-        """
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        data.to_csv(self._filepath, index=False)
-        import mlflow  # noqa: PLC0415
-
-        parent = mlflow.active_run()
+        parent = tracking.parent_run_id()
         if parent is None:
-            return
-        mlflow.log_artifact(str(self._filepath))
-        client = mlflow.MlflowClient()
-        for trial in data.to_dict(orient="records"):
-            self._log_trial(client, parent, trial)
+            logger.info("No MLflow run is active: trials of %s are not logged.", self._candidate)
+            return TrialRunLogger(None, self._candidate, self._metric_name)
+        run_id = tracking.candidate_run_id(self._candidate, parent)
+        return TrialRunLogger(run_id, self._candidate, self._metric_name)
 
-    def _log_trial(self, client: Any, parent: Any, trial: dict[str, Any]) -> None:
-        from mlflow.entities import Metric, Param  # noqa: PLC0415
+    def save(self, data: None) -> None:
+        """Trial runs are written as the trials finish; nothing to save.
 
-        start = _millis(trial.get("datetime_start"))
-        run = client.create_run(
-            parent.info.experiment_id,
-            start_time=start,
-            run_name=f"{parent.info.run_name}.trial_{trial['number']}",
-            tags={
-                "mlflow.parentRunId": parent.info.run_id,
-                "optuna_trial_number": str(trial["number"]),
-                "optuna_trial_state": str(trial["state"]),
-            },
-        )
-        params = [
-            Param(key.removeprefix("params_"), str(value))
-            for key, value in trial.items()
-            if key.startswith("params_") and not _missing(value)
-        ]
-        metrics = []
-        # a pruned trial's value is the running mean of the folds it finished: not a CV score
-        if trial["state"] == "COMPLETE" and not _missing(trial.get("value")):
-            metrics.append(Metric(self._metric_name, float(trial["value"]), start or 0, 0))
-        for key, value in json.loads(trial.get("intermediate_values") or "{}").items():
-            metrics.append(
-                Metric(f"{self._metric_name}_running_mean", float(value), start or 0, int(key))
-            )
-        client.log_batch(run.info.run_id, metrics=metrics, params=params)
-        status = "FINISHED" if trial["state"] in ("COMPLETE", "PRUNED") else "FAILED"
-        client.set_terminated(
-            run.info.run_id, status=status, end_time=_millis(trial.get("datetime_complete"))
-        )
+        Raises:
+            DatasetError: Always.
+        """
+        raise DatasetError("OptunaTrialRunsDataset is load-only: trials are logged as they end.")
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "metric_name": self._metric_name}
+        return {"candidate": self._candidate, "metric_name": self._metric_name}
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+class TrialRunLogger:
+    """Optuna callback: one MLflow run per finished trial, under an explicit parent run.
+
+    The run holds the trial's parameters, its value (``metric_name``, complete trials
+    only: a pruned trial's value is a partial mean), the running mean after each fold
+    (``<metric_name>_running_mean``, step = fold), the trial's state, number and study,
+    and the trial's own start and end times.
+    """
+
+    def __init__(self, parent_run_id: str | None, candidate: str, metric_name: str) -> None:
+        """Bind the callback.
+
+        Args:
+            parent_run_id: The run the trial runs are nested under; None logs nothing.
+            candidate: Prefix of the trial runs' names (``{candidate}.trial_{number}``).
+            metric_name: MLflow metric name of each trial's value.
+        """
+        self.parent_run_id = parent_run_id
+        self.candidate = candidate
+        self.metric_name = metric_name
+        self._experiment_id: str | None = None
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        """Log ``trial`` (an ``optuna.trial.FrozenTrial``) of ``study`` as a finished run."""
+        if self.parent_run_id is None:
+            return
+        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow.entities import Metric, Param  # noqa: PLC0415
+
+        client = MlflowClient()
+        if self._experiment_id is None:
+            self._experiment_id = client.get_run(self.parent_run_id).info.experiment_id
+        start = _millis(trial.datetime_start)
+        run = client.create_run(
+            self._experiment_id,
+            start_time=start,
+            run_name=f"{self.candidate}.trial_{trial.number}",
+            tags={
+                "mlflow.parentRunId": self.parent_run_id,
+                "optuna_study": study.study_name,
+                "optuna_trial_number": str(trial.number),
+                "optuna_trial_state": trial.state.name,
+            },
+        )
+        params = [Param(key, str(value)) for key, value in trial.params.items()]
+        metrics = [
+            Metric(f"{self.metric_name}_running_mean", float(value), start or 0, int(step))
+            for step, value in sorted(trial.intermediate_values.items())
+        ]
+        if trial.state.name == "COMPLETE" and trial.value is not None:
+            metrics.append(Metric(self.metric_name, float(trial.value), start or 0, 0))
+        client.log_batch(run.info.run_id, metrics=metrics, params=params)
+        status = "FINISHED" if trial.state.name in ("COMPLETE", "PRUNED") else "FAILED"
+        client.set_terminated(
+            run.info.run_id, status=status, end_time=_millis(trial.datetime_complete)
+        )
 
 
-def _millis(value: Any) -> int | None:
-    if _missing(value) or value == "":
-        return None
-    return int(pd.Timestamp(value).timestamp() * 1000)
+def _millis(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +37,7 @@ from starlette.responses import Response
 from california_housing import __version__
 from california_housing.schema import RAW_FEATURES, TARGET
 from california_housing.scoring import score
-from california_housing.serving import schemas
+from california_housing.serving import schemas, ui
 from california_housing.serving.champion import Champion, NoChampionError
 from california_housing.serving.config import ServingSettings, load_settings
 from california_housing.serving.metrics import Metrics
@@ -49,6 +50,15 @@ _MAX_ERRORS = 50  # validation errors listed in one 422 answer
 _MAX_REQUEST_ID = 64
 _PREDICTED = f"predicted_{TARGET}"
 _row_values = itemgetter(*RAW_FEATURES)
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random uuid4 hex strings, from one read of the OS's random source."""
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -299,26 +309,25 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
         ).reshape(count, 8)
         scores = score(current.model, features, current.filters)
         request_id = request.headers.get("x-request-id", "")[:_MAX_REQUEST_ID] or uuid.uuid4().hex
-        created_at = datetime.now(UTC)
-        ids = [uuid.uuid4().hex for _ in range(count)]
+        ids = new_ids(count)
         predicted = scores.predictions.tolist()
+        violations = scores.violations
+        out = [bool(v) for v in violations]
         latency_ms = (time.perf_counter() - start) * 1000.0
-        out = [bool(v) for v in scores.violations]
-        logged = [
-            {
-                "prediction_id": ids[i],
-                "request_id": request_id,
-                "created_at": created_at,
-                "model_name": current.name,
-                "model_version": current.version,
-                **dict(zip(RAW_FEATURES, values, strict=True)),
-                _PREDICTED: predicted[i],
-                "out_of_domain": out[i],
-                "domain_violations": orjson.dumps(scores.violations[i]).decode(),
-                "latency_ms": latency_ms,
-            }
-            for i, values in enumerate(features.tolist())
-        ]
+        logged = list(
+            zip(  # the columns of PREDICTION_COLUMNS, in order
+                ids,
+                repeat(request_id),
+                repeat(datetime.now(UTC)),
+                repeat(current.name),
+                repeat(current.version),
+                *features.T.tolist(),
+                predicted,
+                out,
+                [orjson.dumps(v).decode() if v else "[]" for v in violations],
+                repeat(latency_ms),
+            )
+        )
         if not log.submit(logged):
             return _problem(
                 503,
@@ -340,7 +349,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
                         _PREDICTED: predicted[i],
                         "unit": schemas.UNIT,
                         "out_of_domain": out[i],
-                        "domain_violations": scores.violations[i],
+                        "domain_violations": violations[i],
                     }
                     for i in range(count)
                 ],
@@ -388,10 +397,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
                 ][:_MAX_ERRORS],
             )  # fmt: skip
         received_at = datetime.now(UTC)
-        rows = [
-            {"prediction_id": i.prediction_id, TARGET: i.MedHouseVal, "received_at": received_at}
-            for i in items
-        ]
+        rows = [(i.prediction_id, i.MedHouseVal, received_at) for i in items]  # FEEDBACK_COLUMNS
         if not log.submit_feedback(rows):
             return _problem(503, "The prediction log cannot keep up; retry later.",
                             {"Retry-After": "5"})  # fmt: skip
@@ -454,6 +460,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
             return no_model()
         return _json(current.describe() | {"changed": changed})
 
+    app.include_router(ui.create_router(settings.data_root, env=settings.env))
     _ = api_key_header  # documented security scheme (checked in `authorised`)
     endpoints = {route.path for route in app.routes if hasattr(route, "methods")}
     app.add_middleware(_RequestMetrics, metrics=metrics, endpoints=endpoints)

@@ -46,6 +46,9 @@ class ServingSettings:
         shutdown_flush_seconds: On shutdown, how long to keep retrying the last writes.
         log_spill_path: File for rows still unwritten after that (written first by the next
             start); default: next to a SQLite log.
+        data_root: The project's data root (``${globals:data_root}``), where the UI under
+            ``/ui`` reads the last report and the latest monitoring decision.
+        env: The Kedro environment the settings were read from (named in the UI's hints).
     """
 
     model_name: str
@@ -63,6 +66,8 @@ class ServingSettings:
     log_flush_seconds: float = 0.2
     shutdown_flush_seconds: float = 30.0
     log_spill_path: str | None = None
+    data_root: str = "data"
+    env: str | None = None
 
     def __post_init__(self) -> None:
         """Check the values a typo in configuration would break."""
@@ -150,19 +155,19 @@ def load_settings(
         The settings, environment overrides applied.
     """
     from kedro.config import MissingConfigException  # noqa: PLC0415
-    from kedro.framework.project import settings  # noqa: PLC0415
+    from kedro.framework.project import settings as project  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
     from kedro.utils import find_kedro_project  # noqa: PLC0415
 
+    environ = dict(os.environ)  # as given
     root = Path(project_path or find_kedro_project(Path.cwd()) or Path.cwd()).resolve()
     bootstrap_project(root)
     # The project's config loader, as a session builds it, without a session: a session's
     # plugin hooks would set MLflow up from mlflow.yml (kedro-mlflow opens, even creates, that
     # store), which MLFLOW_TRACKING_URI may replace here (a container, a read-only store).
-    loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(root / settings.CONF_SOURCE),
-        env=env or os.environ.get("KEDRO_ENV"),
-        **settings.CONFIG_LOADER_ARGS,
+    run_env = env or os.environ.get("KEDRO_ENV")  # what a session would record as its env
+    loader = project.CONFIG_LOADER_CLASS(
+        conf_source=str(root / project.CONF_SOURCE), env=run_env, **project.CONFIG_LOADER_ARGS
     )
     parameters = loader["parameters"]
     mlflow_conf = loader["mlflow"]
@@ -174,9 +179,11 @@ def load_settings(
         raise ValueError(
             "No serving: parameters in this environment: add conf/base/parameters_serving.yml."
         )
-    return ServingSettings.from_config(
+    settings = ServingSettings.from_config(
         parameters["serving"],
         tracking_uri=str(mlflow_conf["server"]["mlflow_tracking_uri"]),
         versions=parameters.get("versions") or {},
         api_key=((credentials or {}).get("serving") or {}).get("api_key"),
+        environ=environ,
     )
+    return replace(settings, env=run_env)

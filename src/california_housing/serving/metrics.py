@@ -63,7 +63,7 @@ class Metrics:
         )
         self.model_version = Gauge(
             "serving_model_version",
-            "The model being served (1 for the current name/version/alias).",
+            "The model being served: 1 for its name/version/alias, 0 for versions served before.",
             ["model_name", "model_version", "alias"],
             registry=registry,
             multiprocess_mode="livemax",
@@ -74,13 +74,16 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self._served: tuple[str, str, str] | None = None
         if self.multiprocess:
             MultiProcessCollector(self.registry)
 
     def served(self, name: str, version: int, alias: str) -> None:
-        """Point the model gauge at the version now served."""
-        self.model_version.clear()
-        self.model_version.labels(name, str(version), alias).set(1)
+        """Point the model gauge at the version now served (1; versions served before: 0)."""
+        if self._served is not None:
+            self.model_version.labels(*self._served).set(0)
+        self._served = (name, str(version), alias)
+        self.model_version.labels(*self._served).set(1)
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""

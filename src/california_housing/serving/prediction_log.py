@@ -18,13 +18,14 @@ Tables (created, or completed with missing columns, on start): ``predictions`` a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,15 @@ feedback = Table(
 
 _PREDICTIONS = "predictions"
 _FEEDBACK = "feedback"
+
+#: Order of the values in a row handed to :meth:`PredictionLog.submit`, per table.
+PREDICTION_COLUMNS: tuple[str, ...] = tuple(str(column.name) for column in predictions.columns)
+FEEDBACK_COLUMNS: tuple[str, ...] = tuple(str(column.name) for column in feedback.columns)
+_COLUMNS = {_PREDICTIONS: PREDICTION_COLUMNS, _FEEDBACK: FEEDBACK_COLUMNS}
+_TIME_COLUMN = {_PREDICTIONS: PREDICTION_COLUMNS.index("created_at"),
+                _FEEDBACK: FEEDBACK_COLUMNS.index("received_at")}  # fmt: skip
+
+Row = tuple[Any, ...]
 
 
 class LogUnavailableError(RuntimeError):
@@ -210,12 +220,15 @@ class PredictionLog:
         if spill_path is None and sqlite_path is not None:
             spill_path = sqlite_path.with_name(sqlite_path.name + ".spill.jsonl")
         self.spill_path = spill_path
-        self._buffer: deque[tuple[str, dict[str, Any]]] = deque()
-        self._pending: dict[str, int] = {}  # prediction ids waiting in the buffer
+        self._buffer: deque[tuple[str, list[Row]]] = deque()  # (table, rows) per request
+        self._rows = 0  # rows in the buffer
+        self._pending: set[str] = set()  # prediction ids waiting in the buffer
+        self._statements: dict[str, Any] = {}
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._engine: Engine | None = None
+        self._keeper: Any = None
         self._submitted = 0
         self._written = 0
         self.available = False
@@ -232,6 +245,24 @@ class PredictionLog:
         False) rather than the service failing to start.
         """
         self._engine = create_log_engine(self.url)
+        if self._engine.dialect.name == "sqlite":
+            # SQLite checkpoints and deletes the WAL (an fsync: tens of ms) whenever the last
+            # connection to the file closes; one held open for the log's life avoids that on
+            # every write, while each write still opens the file by its path.
+            with contextlib.suppress(Exception):
+                self._keeper = self._engine.raw_connection()
+                cursor = self._keeper.cursor()  # a first read attaches it to the WAL
+                cursor.execute("SELECT count(*) FROM sqlite_master").fetchall()
+                cursor.close()
+        self._statements = {
+            _PREDICTIONS: _upsert(self._engine, predictions, update=()),
+            _FEEDBACK: _upsert(self._engine, feedback, update=(TARGET, "received_at")),
+        }
+        if self._engine.dialect.name == "sqlite":  # the DB-API's own executemany: fast
+            self._statements = {
+                kind: str(statement.compile(dialect=self._engine.dialect))
+                for kind, statement in self._statements.items()
+            }
         try:
             migrate(self._engine)
             self.available = True
@@ -262,51 +293,55 @@ class PredictionLog:
             if not self._write_batch():
                 time.sleep(self.retry_seconds)
         spilled = self._spill()
+        if self._keeper is not None:
+            with contextlib.suppress(Exception):
+                self._keeper.close()
         if self._engine is not None:
             self._engine.dispose()
         return spilled
 
     # ------------------------------------------------------------------ requests
 
-    def submit(self, rows: Sequence[dict[str, Any]], kind: str = _PREDICTIONS) -> bool:
+    def submit(self, rows: Sequence[Row], kind: str = _PREDICTIONS) -> bool:
         """Queue rows for writing.
 
         Args:
-            rows: Rows of the ``predictions`` (or ``feedback``) table.
+            rows: Rows of the ``predictions`` table (or ``feedback``), as tuples in the order
+                of :data:`PREDICTION_COLUMNS` (or :data:`FEEDBACK_COLUMNS`).
             kind: ``"predictions"`` or ``"feedback"``.
 
         Returns:
             False (nothing queued) when the buffer cannot take them all.
         """
         with self._lock:
-            if len(self._buffer) + len(rows) > self.buffer_rows:
+            if self._rows + len(rows) > self.buffer_rows:
                 return False
             self._queue(rows, kind)
             return True
 
-    def _queue(self, rows: Sequence[dict[str, Any]], kind: str) -> None:
+    def _queue(self, rows: Sequence[Row], kind: str) -> None:
         with self._lock:
-            self._buffer.extend((kind, row) for row in rows)
+            self._buffer.append((kind, list(rows)))
+            self._rows += len(rows)
             if kind == _PREDICTIONS:
-                for row in rows:
-                    self._pending[row["prediction_id"]] = 1
+                self._pending.update(row[0] for row in rows)
             self._submitted += len(rows)
-            if len(self._buffer) >= self.batch_rows:
+            if self._rows >= self.batch_rows:
                 self._lock.notify()
 
-    def submit_feedback(self, rows: Sequence[dict[str, Any]]) -> bool:
+    def submit_feedback(self, rows: Sequence[Row]) -> bool:
         """Queue feedback rows (after every prediction already queued)."""
         return self.submit(rows, _FEEDBACK)
 
     @property
     def buffered(self) -> int:
         """Rows waiting in the buffer."""
-        return len(self._buffer)
+        return self._rows
 
     @property
     def full(self) -> bool:
         """Whether the buffer is full."""
-        return len(self._buffer) >= self.buffer_rows
+        return self._rows >= self.buffer_rows
 
     def wait_written(self, timeout: float) -> bool:
         """Wait until every row submitted before this call has been written.
@@ -416,7 +451,7 @@ class PredictionLog:
         probe_every = 1.0
         while not self._stop.is_set():
             with self._lock:
-                if len(self._buffer) < self.batch_rows:
+                if self._rows < self.batch_rows:
                     self._lock.wait(self.flush_seconds)
             if self._stop.is_set():
                 break
@@ -428,36 +463,56 @@ class PredictionLog:
 
     def _write_batch(self) -> bool:
         with self._lock:
-            batch = [self._buffer[i] for i in range(min(self.batch_rows, len(self._buffer)))]
-        if not batch:
+            chunks, count = [], 0
+            for chunk in self._buffer:
+                chunks.append(chunk)
+                count += len(chunk[1])
+                if count >= self.batch_rows:
+                    break
+        if not chunks:
             return True
         self.last_attempt = time.monotonic()
         try:
             assert self._engine is not None  # noqa: S101 (open() ran)
             with self._engine.begin() as connection:
-                for kind, rows in _runs(batch):
-                    if kind == _PREDICTIONS:
-                        statement = _upsert(self._engine, predictions, update=())
-                    else:
-                        statement = _upsert(self._engine, feedback, update=(TARGET, "received_at"))
-                    connection.execute(statement, rows)
+                for kind, rows in chunks:
+                    self._insert(connection, kind, rows)
         except Exception as exc:
             self._failed(exc)
             return False
         with self._lock:
-            for _ in batch:
-                kind, row = self._buffer.popleft()
+            for kind, rows in chunks:
+                self._buffer.popleft()
                 if kind == _PREDICTIONS:
-                    self._pending.pop(row["prediction_id"], None)
-            self._written += len(batch)
+                    self._pending.difference_update(row[0] for row in rows)
+            self._rows -= count
+            self._written += count
+            recovered = not self.available
+            self.available = True
+            self.last_error = None
             self._lock.notify_all()
         while self._spill_files and self._spill_files[0][1] <= self._written:
             self._spill_files.pop(0)[0].unlink(missing_ok=True)
-        if not self.available:
-            logger.info("Prediction log is writable again; %d rows waiting.", len(self._buffer))
-        self.available = True
-        self.last_error = None
+        if recovered:
+            logger.info("Prediction log is writable again; %d rows waiting.", self._rows)
         return True
+
+    def _insert(self, connection: Any, kind: str, rows: list[Row]) -> None:
+        statement = self._statements[kind]
+        if isinstance(statement, str):  # SQLite: timestamps as SQLAlchemy stores them
+            at = _TIME_COLUMN[kind]
+            texts: dict[datetime, str] = {}
+            adapted = []
+            for row in rows:
+                moment = row[at]
+                text = texts.get(moment)
+                if text is None:
+                    text = texts[moment] = _sqlite_time(moment)
+                adapted.append((*row[:at], text, *row[at + 1 :]))
+            connection.exec_driver_sql(statement, adapted)
+        else:
+            columns = _COLUMNS[kind]
+            connection.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
 
     def _probe(self) -> None:
         """Check the database takes writes (an UPDATE of no row), when there is nothing to write."""
@@ -482,7 +537,7 @@ class PredictionLog:
                 "Prediction log unavailable (%s: %s); %d rows kept in memory and retried.",
                 type(exc).__name__,
                 str(exc).splitlines()[0] if str(exc) else "",
-                len(self._buffer),
+                self._rows,
             )
         self.available = False
         self.last_error = type(exc).__name__
@@ -491,28 +546,31 @@ class PredictionLog:
 
     def _spill(self) -> int:
         with self._lock:
-            rows = list(self._buffer)
+            chunks = list(self._buffer)
+            count = self._rows
             self._buffer.clear()
             self._pending.clear()
-        if not rows:
+            self._rows = 0
+        if not chunks:
             return 0
         if self.spill_path is None:
-            logger.error(
-                "%d logged rows could not be written and there is no spill file.", len(rows)
-            )
-            return len(rows)
+            logger.error("%d logged rows could not be written (no spill file).", count)
+            return count
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         target = self.spill_path.with_name(f"{self.spill_path.name}.{time.time_ns()}")
         with target.open("xb") as handle:
-            for kind, row in rows:
-                handle.write(orjson.dumps({"kind": kind, "row": row}) + b"\n")
+            for kind, rows in chunks:
+                columns = _COLUMNS[kind]
+                for row in rows:
+                    item = {"kind": kind, "row": dict(zip(columns, row, strict=True))}
+                    handle.write(orjson.dumps(item) + b"\n")
         logger.error(
             "The prediction log database is unavailable: %d rows kept in %s; the next start "
             "writes them first.",
-            len(rows),
+            count,
             target,
         )
-        return len(rows)
+        return count
 
     def _load_spill(self) -> None:
         """Queue rows spilled by earlier runs (beyond the buffer limit: they were acknowledged).
@@ -535,22 +593,18 @@ class PredictionLog:
                     if not line.strip():
                         continue
                     item = orjson.loads(line)
-                    row = item["row"]
+                    kind, values = item["kind"], item["row"]
                     for key in ("created_at", "received_at"):
-                        if key in row:
-                            row[key] = datetime.fromisoformat(row[key])
-                    self._queue([row], item["kind"])
+                        if key in values:
+                            values[key] = datetime.fromisoformat(values[key])
+                    self._queue([tuple(values.get(c) for c in _COLUMNS[kind])], kind)
                     count += 1
             logger.info("Queued %d spilled rows from %s.", count, claimed)
             self._spill_files.append((claimed, self._submitted))  # deleted once written
 
 
-def _runs(batch: Sequence[tuple[str, Mapping[str, Any]]]) -> Iterable[tuple[str, list[Any]]]:
-    """Consecutive rows of the same kind, in order."""
-    kind, rows = batch[0][0], []
-    for item_kind, row in batch:
-        if item_kind != kind:
-            yield kind, rows
-            kind, rows = item_kind, []
-        rows.append(row)
-    yield kind, rows
+def _sqlite_time(moment: datetime) -> str:
+    """A UTC timestamp in SQLAlchemy's SQLite storage format (so it sorts and compares)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,3 +1,4 @@
+import math
 import shutil
 from pathlib import Path
 
@@ -58,35 +59,40 @@ def _parquet_files(root, pipeline):
     }
 
 
-def test_pipeline_builds_every_configured_version(in_project, raw_frame):
+def test_pipeline_builds_every_configured_version(in_project, generated_raw):
     pipeline = create_pipeline()
+    n, n_test = len(generated_raw), math.ceil(0.2 * len(generated_raw))
 
-    catalog = _run(pipeline, raw_frame, _in_memory(pipeline))
+    catalog = _run(pipeline, generated_raw, _in_memory(pipeline))
 
+    is_test = (catalog.load("split_assignment")["split"] == "test").to_numpy()
+    kept = ((generated_raw[TARGET] <= 5.0) & (generated_raw["Longitude"] < -119.0)).to_numpy()
+    kept_test = int((kept & is_test).sum())
     shapes = {name: catalog.load(name).shape for name in sorted(pipeline.all_outputs())}
+    assert 0 < kept_test < kept.sum()
     assert shapes == {
-        "validated_raw": (20_640, 9),
-        "split_assignment": (20_640, 1),
-        "v1.model_input": (20_640, 9),
-        "v1.train": (16_512, 9),
-        "v1.test": (4_128, 9),
-        "v2.model_input": (9_261, 9),
-        "v2.train": (7_441, 9),  # 7,441 / 1,820 fixed by split.seed 42
-        "v2.test": (1_820, 9),
-        "v3.model_input": (9_261, 13),
-        "v3.train": (7_441, 13),
-        "v3.test": (1_820, 13),
-        "common_holdout_ids": (1_820, 1),
+        "validated_raw": (n, 9),
+        "split_assignment": (n, 1),
+        "v1.model_input": (n, 9),
+        "v1.train": (n - n_test, 9),
+        "v1.test": (n_test, 9),
+        "v2.model_input": (kept.sum(), 9),
+        "v2.train": (kept.sum() - kept_test, 9),
+        "v2.test": (kept_test, 9),
+        "v3.model_input": (kept.sum(), 13),
+        "v3.train": (kept.sum() - kept_test, 13),
+        "v3.test": (kept_test, 13),
+        "common_holdout_ids": (kept_test, 1),
     }
     assert catalog.load("common_holdout_ids")["row_id"].tolist() == sorted(
         catalog.load("v2.test").index
     )
 
 
-def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_path, raw_frame):
+def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_path, generated_raw):
     pipeline = create_pipeline()
 
-    _run(pipeline, raw_frame, _parquet_files(tmp_path, pipeline))
+    _run(pipeline, generated_raw, _parquet_files(tmp_path, pipeline))
 
     written = sorted(path.name for path in tmp_path.iterdir())
     assert written == sorted(f"{name}.parquet" for name in pipeline.all_outputs())
@@ -98,10 +104,10 @@ def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_pat
     [(np.nan, "not_nullable"), (np.inf, "finite"), (-np.inf, "finite")],
 )
 def test_invalid_raw_data_stops_the_run_before_anything_is_written(
-    in_project, tmp_path, raw_frame, value, check
+    in_project, tmp_path, generated_raw, value, check
 ):
     pipeline = create_pipeline()
-    broken = raw_frame.copy()
+    broken = generated_raw.copy()
     broken.loc[123, "AveOccup"] = value
 
     with pytest.raises(RawDataValidationError, match=f"column 'AveOccup': check {check}"):
@@ -110,7 +116,7 @@ def test_invalid_raw_data_stops_the_run_before_anything_is_written(
     assert list(tmp_path.rglob("*")) == []
 
 
-def test_a_new_version_is_a_yaml_entry(monkeypatch, tmp_path, raw_frame, in_project):
+def test_a_new_version_is_a_yaml_entry(monkeypatch, tmp_path, generated_raw, in_project):
     assert "v4.build_version" not in {node.name for node in create_pipeline().nodes}
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -121,13 +127,13 @@ def test_a_new_version_is_a_yaml_entry(monkeypatch, tmp_path, raw_frame, in_proj
     monkeypatch.chdir(tmp_path)
 
     pipeline = create_pipeline()
-    catalog = _run(pipeline, raw_frame, _in_memory(pipeline))
+    catalog = _run(pipeline, generated_raw, _in_memory(pipeline))
 
     node_names = {node.name for node in pipeline.nodes}
     assert {"v4.build_version", "v4.split_version"} <= node_names
     model_input = catalog.load("v4.model_input")
-    assert model_input.shape == ((raw_frame[TARGET] <= 5.0).sum(), 10)
-    assert model_input.shape == (19_675, 10)
+    assert model_input.shape == ((generated_raw[TARGET] <= 5.0).sum(), 10)
+    assert len(model_input) < len(generated_raw)
     assert list(model_input.columns) == [*RAW_FEATURES, "bedrooms_ratio", TARGET]
     train, test = catalog.load("v4.train"), catalog.load("v4.test")
     assert len(train) + len(test) == len(model_input)

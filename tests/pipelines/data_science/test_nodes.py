@@ -15,7 +15,7 @@ from california_housing.pipelines.data_science.nodes import (
     predict_test,
 )
 from california_housing.schema import RAW_FEATURES, TARGET
-from tests.helpers import project_parameters, real_splits
+from tests.helpers import project_parameters, version_splits
 
 PARAMETERS = project_parameters()
 V3 = PARAMETERS["versions"]["v3"]
@@ -28,9 +28,9 @@ METRICS = {"rmse", "mae", "r2", "mape"}
 
 
 @pytest.fixture(scope="module")
-def v3_data(raw_frame):
-    """A few hundred real v3 rows (train, test) and the common holdout within that test."""
-    splits, holdout = real_splits(raw_frame, PARAMETERS)
+def v3_data(generated_raw):
+    """A few hundred generated v3 rows (train, test) and the common holdout within that test."""
+    splits, holdout = version_splits(generated_raw, PARAMETERS)
     train, test = splits["v3"]
     train, test = train.head(400), test.head(120)
     holdout = holdout[holdout["row_id"].isin(test.index)].reset_index(drop=True)
@@ -180,10 +180,13 @@ def test_plot_predictions_returns_a_titled_figure_outside_pyplot(train, test_row
     before = predictions.copy()
     open_before = plt.get_fignums()
 
-    figure = plot_predictions(predictions, model)
+    figure = plot_predictions(predictions, model, "v3.linear")
 
     assert isinstance(figure, Figure)
     assert len(figure.axes) == 2
-    assert figure.get_suptitle() == f"LinearRegression: test split ({len(test_rows):,} rows)"
+    assert figure.get_suptitle() == (
+        f"v3.linear (LinearRegression): own test split, {len(test_rows):,} rows, "
+        "MedHouseVal in $100,000"
+    )
     assert plt.get_fignums() == open_before
     pd.testing.assert_frame_equal(predictions, before)

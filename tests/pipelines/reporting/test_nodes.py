@@ -16,6 +16,13 @@ from california_housing.pipelines.reporting.nodes import (
 )
 
 T0 = pd.Timestamp("2026-01-05 09:00", tz="UTC")
+INLAND_CAPPED = {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}
+VERSIONS = {
+    "v1": {"filters": {}, "features": []},
+    "v2": {"filters": INLAND_CAPPED, "features": []},
+    "v3": {"filters": INLAND_CAPPED, "features": ["bedrooms_ratio"]},
+}
+SPLIT = {"test_size": 0.2, "seed": 42}
 
 
 def run_row(run_id, candidate, minute, holdout_rmse, rmse):
@@ -289,7 +296,7 @@ def test_report_of_a_promotion_names_winner_version_and_every_run(candidate_runs
         "candidate": decision["candidate"],
     }
 
-    report = write_report(leaderboard, history, decision, champion)
+    report = write_report(leaderboard, history, decision, champion, versions=VERSIONS, split=SPLIT)
 
     assert "**v3.xgboost**" in report
     assert "**Promoted**" in report
@@ -313,7 +320,7 @@ def test_report_without_promotion_names_the_champion_that_stays(board, candidate
     }
     decision = decide_promotion(leaderboard, champion)
 
-    report = write_report(leaderboard, history, decision, champion)
+    report = write_report(leaderboard, history, decision, champion, versions=VERSIONS, split=SPLIT)
 
     assert "**Not promoted**" in report
     assert "**Promoted**" not in report
@@ -323,3 +330,70 @@ def test_report_without_promotion_names_the_champion_that_stays(board, candidate
     assert "**v3.xgboost**" in report
     for run_id in leaderboard["run_id"]:
         assert f"`{run_id}`" in report
+
+
+def test_report_explains_the_configured_versions_split_and_units(board, candidate_runs):
+    leaderboard, history = build_leaderboard(candidate_runs)
+    decision = decide_promotion(leaderboard, {})
+    champion = {"name": "california-housing", "version": 1, "candidate": decision["candidate"]}
+
+    report = write_report(leaderboard, history, decision, champion, versions=VERSIONS, split=SPLIT)
+
+    assert "| `v1` | all rows | none | 4,128 |" in report
+    assert "| `v2` | `MedHouseVal <= 5.0` and `Longitude < -119.0` | none | 4,128 |" in report
+    assert "`v3` | `MedHouseVal <= 5.0` and `Longitude < -119.0` | `bedrooms_ratio` |" in report
+    assert "20% of the rows held out, seed 42" in report
+    assert "`v2`, `v3` keep only the rows their filters allow" in report
+    assert "not comparable across versions" in report
+    assert "in units of\n$100,000" in report
+    assert "an RMSE of 0.70 is about\n$70,000" in report  # v3.xgboost, holdout RMSE 0.70
+
+
+def test_report_follows_the_configuration_not_todays_versions(candidate_runs):
+    leaderboard, history = build_leaderboard(candidate_runs)
+    decision = decide_promotion(leaderboard, {})
+    champion = {"name": "california-housing", "version": 1, "candidate": decision["candidate"]}
+    versions = {
+        "v1": {"filters": {"HouseAge": {"lt": 30}}, "features": []},
+        "v3": {"filters": {"HouseAge": {"lt": 30}}, "features": ["population_density"]},
+        "v9": {"filters": {}, "features": []},
+    }
+
+    report = write_report(
+        leaderboard,
+        history,
+        decision,
+        champion,
+        versions=versions,
+        split={"test_size": 0.25, "seed": 7},
+    )
+
+    assert "| `v1` | `HouseAge < 30` | none | 4,128 |" in report
+    assert "| `v9` | all rows | none | - |" in report  # no run of v9 yet
+    assert "`v1`, `v3` keep only the rows their filters allow" in report
+    assert "25% of the rows held out, seed 7" in report
+    assert "-119" not in report
+    assert "Longitude" not in report
+
+
+def test_report_without_filtered_versions_does_not_call_splits_incomparable(candidate_runs):
+    leaderboard, history = build_leaderboard(candidate_runs)
+    decision = decide_promotion(leaderboard, {})
+    champion = {"name": "california-housing", "version": 1, "candidate": decision["candidate"]}
+    versions = {name: {"filters": {}, "features": []} for name in ("v1", "v2", "v3")}
+
+    report = write_report(leaderboard, history, decision, champion, versions=versions, split=SPLIT)
+
+    assert "not comparable" not in report
+    assert "3,016 test rows that every version" in report
+
+
+def test_comparison_figures_name_the_best_candidate_and_the_unit(board):
+    overall, by_version, by_model = plot_comparisons(board)
+
+    best = "best: v3.xgboost (0.7000)"
+    assert best in overall.axes[0].get_title()
+    assert overall.axes[0].get_xlabel() == "RMSE on the common holdout ($100,000)"
+    assert best in by_version.get_suptitle()
+    assert by_version.axes[0].get_ylabel() == "holdout RMSE ($100,000)"
+    assert best in by_model.axes[0].get_title()

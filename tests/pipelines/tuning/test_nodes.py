@@ -1,9 +1,11 @@
 import json
+import logging
 import math
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -11,10 +13,12 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from kedro.config import OmegaConfigLoader
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
 from california_housing.datasets import OptunaStudyDataset
+from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.tuning import create_pipeline, nodes
 from california_housing.pipelines.tuning.nodes import (
     cv_objective,
@@ -22,10 +26,11 @@ from california_housing.pipelines.tuning.nodes import (
     search_settings,
     trials_table,
     tune_hyperparameters,
+    tuned_model_spec,
 )
 from california_housing.pipelines.tuning.search_space import SearchSpaceError
 from california_housing.schema import RAW_FEATURES
-from tests.helpers import project_parameters, real_splits
+from tests.helpers import project_parameters, version_splits
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PARAMETERS = project_parameters()
@@ -41,6 +46,12 @@ SPACE = {
     "learning_rate": {"type": "float", "low": 0.1, "high": 0.3, "log": True},
 }
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TIMING_COLUMNS = ["duration_seconds", "datetime_start", "datetime_complete"]
+
+
+def no_runs(study, trial):
+    """A trial callback that records nothing (the MLflow one is tested with its dataset)."""
+
 
 # The study dataset uses Optuna's heartbeats, still marked experimental.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -85,7 +96,8 @@ deadline = time.monotonic() + 30
 while len(list(barrier.iterdir())) < job["n_workers"] and time.monotonic() < deadline:
     time.sleep(0.05)
 train = pd.read_parquet(job["train"])
-nodes.tune_hyperparameters(study, train, job["model"], job["version"], job["tuning"])
+no_runs = lambda study, trial: None  # noqa: E731
+nodes.tune_hyperparameters(study, no_runs, train, job["model"], job["version"], job["tuning"])
 print(json.dumps(ran), flush=True)
 """
 
@@ -96,7 +108,7 @@ def tiny_tuning(**changes):
         "model": "xgboost",
         "n_trials": 3,
         "cv_folds": 2,
-        "n_jobs": 1,
+        "parallel_folds": 2,
         "seed": 42,
         "fixed_params": {"n_jobs": 1},
         "sampler": {"type": "TPESampler", "n_startup_trials": 2},
@@ -108,9 +120,9 @@ def tiny_tuning(**changes):
 
 
 @pytest.fixture(scope="module")
-def v3_split(raw_frame):
-    """The real v3 split: 300 of its train rows, and all its test rows."""
-    splits, _ = real_splits(raw_frame, PARAMETERS)
+def v3_split(generated_raw):
+    """The v3 split of generated rows: 300 of its train rows, and all its test rows."""
+    splits, _ = version_splits(generated_raw, PARAMETERS)
     train, test = splits["v3"]
     return train.head(300), test
 
@@ -168,10 +180,10 @@ def _job(tmp_path, train_file, worker, **changes):
 
 def test_the_objective_returns_a_finite_cv_rmse(train):
     settings = search_settings(MODEL, tiny_tuning())
-    objective = cv_objective(train, MODEL, V3["features"], settings)
     study = optuna.create_study()
 
-    study.optimize(objective, n_trials=2)
+    with ThreadPoolExecutor(2) as pool:
+        study.optimize(cv_objective(train, MODEL, V3["features"], settings, pool), n_trials=2)
 
     values = [trial.value for trial in study.trials]
     assert [trial.state for trial in study.trials] == [TrialState.COMPLETE] * 2
@@ -210,7 +222,7 @@ def test_the_search_sees_only_train_rows_and_validates_each_once(monkeypatch, v3
     assert not train_rows & test_rows
 
     tune_hyperparameters(
-        optuna.create_study(), train, MODEL, V3, tiny_tuning(n_trials=2, cv_folds=3)
+        optuna.create_study(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=2, cv_folds=3)
     )
 
     fits = [fold for fold in fits if fold]  # search_settings builds one, unfitted
@@ -245,7 +257,7 @@ def test_tune_hyperparameters_runs_the_configured_number_of_trials(train):
     study = optuna.create_study(study_name="in-memory")
     before = train.copy()
 
-    best, trials, metrics = tune_hyperparameters(study, train, MODEL, V3, tiny_tuning())
+    best, trials, metrics = tune_hyperparameters(study, no_runs, train, MODEL, V3, tiny_tuning())
 
     assert set(best) == {"params", "cv_rmse", "trial", "study", "config_fingerprint"}
     assert set(best["params"]) == set(SPACE)
@@ -264,20 +276,107 @@ def test_tune_hyperparameters_runs_the_configured_number_of_trials(train):
     pd.testing.assert_frame_equal(train, before)
 
 
+def _test_env_tuning(**changes):
+    """conf/test's tuning parameters (pruning, parallel folds), with ``changes``."""
+    loader = OmegaConfigLoader(str(REPO_ROOT / "conf"), base_env="base", default_run_env="test")
+    return {**loader["parameters"]["tuning"], **changes}
+
+
+def test_the_same_command_gives_the_same_search_and_the_same_tuned_model(train, v3_split):
+    tuning = _test_env_tuning(n_trials=8, cv_folds=3)
+    assert tuning["parallel_folds"] > 1
+    assert tuning["pruner"]["type"] == "MedianPruner"
+    outcomes = []
+    for _ in range(2):  # two fresh studies, as two `kedro run`s on fresh storages
+        best, trials, _ = tune_hyperparameters(
+            optuna.create_study(study_name="same"), no_runs, train, MODEL, V3, tuning
+        )
+        spec = tuned_model_spec(MODEL, tuning, best)
+        model, _ = fit_model(train, spec, V3, PARAMETERS["seed"])
+        predictions = model.predict(v3_split[1][RAW_FEATURES])
+        outcomes.append((best, trials.drop(columns=TIMING_COLUMNS), predictions))
+
+    (best_a, trials_a, predicted_a), (best_b, trials_b, predicted_b) = outcomes
+    assert "PRUNED" in set(trials_a["state"])  # the pruner took part
+    assert best_a == best_b
+    pd.testing.assert_frame_equal(trials_a, trials_b)
+    np.testing.assert_array_equal(predicted_a, predicted_b)
+
+
+def test_no_fold_starts_once_a_trial_is_pruned(monkeypatch, train):
+    started = []
+    real_build_estimator = nodes.build_estimator
+
+    def counting_build_estimator(*args, **kwargs):
+        started.append(args[0])
+        return real_build_estimator(*args, **kwargs)
+
+    monkeypatch.setattr(nodes, "build_estimator", counting_build_estimator)
+    prune_at_second_fold = {"type": "ThresholdPruner", "upper": 0.0, "n_warmup_steps": 1}
+    tuning = tiny_tuning(n_trials=2, cv_folds=5, parallel_folds=2, pruner=prune_at_second_fold)
+
+    study = optuna.create_study(study_name="all-pruned")
+
+    with pytest.raises(RuntimeError, match="'all-pruned' has no complete trial"):
+        tune_hyperparameters(study, no_runs, train, MODEL, V3, tuning)
+
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    assert [sorted(t.intermediate_values) for t in study.trials] == [[0, 1]] * 2
+    # per trial: folds 0 and 1, and fold 2 (started when fold 0 ended); never fold 3 or 4
+    assert started.count("tuned") == 2 * 3
+
+
+def test_each_finished_trial_logs_one_progress_line(caplog, train):
+    caplog.set_level(logging.INFO, logger=nodes.__name__)
+
+    tune_hyperparameters(optuna.create_study(), no_runs, train, MODEL, V3, tiny_tuning())
+
+    lines = [r.getMessage() for r in caplog.records if "finished)" in r.getMessage()]
+    assert len(lines) == 3
+    for n, line in enumerate(lines, start=1):
+        assert f"trial {n - 1} ({n}/3 finished): COMPLETE, cv_rmse 0." in line
+        assert "best 0." in line
+        assert " s elapsed, ~" in line
+        assert line.endswith(" s left")
+    assert lines[-1].endswith("~0 s left")
+
+
+def test_the_trial_callback_gets_every_trial_this_worker_ran(train):
+    seen = []
+
+    tune_hyperparameters(
+        optuna.create_study(),
+        lambda study, trial: seen.append((trial.number, trial.state)),
+        train,
+        MODEL,
+        V3,
+        tiny_tuning(),
+    )
+
+    assert seen == [(n, TrialState.COMPLETE) for n in range(3)]
+
+
+def test_the_old_n_jobs_setting_is_refused_with_its_replacement(train):
+    with pytest.raises(SearchSpaceError, match=r"tuning\.parallel_folds"):
+        search_settings(MODEL, tiny_tuning(n_jobs=2))
+
+
 def test_a_rerun_resumes_the_study_and_runs_only_the_missing_trials(tmp_path, train):
     dataset = OptunaStudyDataset(storage=_sqlite(tmp_path), study_name="resume")
-    tune_hyperparameters(dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=2))
+    tune_hyperparameters(dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=2))
     first_two = [(t.number, t.params, t.value) for t in dataset.load().trials]
 
     reopened = OptunaStudyDataset(storage=_sqlite(tmp_path), study_name="resume").load()
-    _, trials, _ = tune_hyperparameters(reopened, train, MODEL, V3, tiny_tuning(n_trials=4))
+    _, trials, _ = tune_hyperparameters(
+        reopened, no_runs, train, MODEL, V3, tiny_tuning(n_trials=4)
+    )
 
     assert len(first_two) == 2
     assert trials["number"].tolist() == [0, 1, 2, 3]
     assert trials["state"].tolist() == ["COMPLETE"] * 4
     assert [(t.number, t.params, t.value) for t in reopened.trials[:2]] == first_two
     # a third run with the same target has nothing left to do
-    tune_hyperparameters(dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=4))
+    tune_hyperparameters(dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=4))
     assert len(dataset.load().trials) == 4
 
 
@@ -297,13 +396,13 @@ def test_an_interrupted_search_keeps_its_finished_trials(monkeypatch, tmp_path, 
 
     monkeypatch.setattr(nodes, "cv_objective", interrupted_at_third_trial)
     with pytest.raises(KeyboardInterrupt):
-        tune_hyperparameters(dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=4))
+        tune_hyperparameters(dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=4))
     monkeypatch.undo()
     kept = dataset.load().trials
     assert [t.state for t in kept] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
 
     _, trials, metrics = tune_hyperparameters(
-        dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=4)
+        dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=4)
     )
 
     assert trials["state"].tolist() == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
@@ -312,6 +411,7 @@ def test_an_interrupted_search_keeps_its_finished_trials(monkeypatch, tmp_path, 
     assert [(t.params, t.value) for t in resumed[:2]] == [(t.params, t.value) for t in kept[:2]]
 
 
+@pytest.mark.slow  # a worker process, killed, and its trial left to go stale
 def test_a_killed_worker_leaves_its_finished_trials_and_a_failed_one(tmp_path, train):
     train_file = tmp_path / "train.parquet"
     train.to_parquet(train_file)
@@ -351,18 +451,21 @@ def test_a_killed_worker_leaves_its_finished_trials_and_a_failed_one(tmp_path, t
 
     states = [t.state for t in dataset.load().trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
-    _, trials, _ = tune_hyperparameters(dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=4))
+    _, trials, _ = tune_hyperparameters(
+        dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=4)
+    )
     assert trials["state"].tolist() == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
 
 
 def test_a_study_of_another_configuration_is_refused(tmp_path, train):
     dataset = OptunaStudyDataset(storage=_sqlite(tmp_path), study_name="taken")
-    tune_hyperparameters(dataset.load(), train, MODEL, V3, tiny_tuning(n_trials=1))
+    tune_hyperparameters(dataset.load(), no_runs, train, MODEL, V3, tiny_tuning(n_trials=1))
     narrower = {**SPACE, "max_depth": {"type": "int", "low": 2, "high": 3}}
 
     with pytest.raises(SearchSpaceError, match="Optuna study 'taken' holds trials of another"):
         tune_hyperparameters(
             dataset.load(),
+            no_runs,
             train,
             MODEL,
             V3,
@@ -372,6 +475,7 @@ def test_a_study_of_another_configuration_is_refused(tmp_path, train):
     assert len(dataset.load().trials) == 1
 
 
+@pytest.mark.slow  # two worker processes
 def test_two_workers_share_one_study(tmp_path, train):
     train_file = tmp_path / "train.parquet"
     train.to_parquet(train_file)
@@ -401,7 +505,7 @@ def test_two_workers_share_one_study(tmp_path, train):
 
 def test_plot_study_returns_two_figures_and_leaves_pyplot_empty(train):
     study = optuna.create_study()
-    _, trials, _ = tune_hyperparameters(study, train, MODEL, V3, tiny_tuning())
+    _, trials, _ = tune_hyperparameters(study, no_runs, train, MODEL, V3, tiny_tuning())
     plt.close("all")
 
     history, importance = plot_study(study, trials, seed=0)

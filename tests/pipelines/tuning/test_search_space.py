@@ -119,8 +119,8 @@ def test_search_settings_of_the_configured_tuning():
     assert settings["space"] == parse_search_space(chosen)
     assert settings["fixed_params"] == {**BASE_MODEL["params"], **TUNING["fixed_params"]}
     assert settings["fixed_params"]["n_jobs"] == 1  # tuning.fixed_params wins
-    assert {k: settings[k] for k in ("n_trials", "cv_folds", "n_jobs", "seed")} == {
-        k: TUNING[k] for k in ("n_trials", "cv_folds", "n_jobs", "seed")
+    assert {k: settings[k] for k in ("n_trials", "cv_folds", "parallel_folds", "seed")} == {
+        k: TUNING[k] for k in ("n_trials", "cv_folds", "parallel_folds", "seed")
     }
 
 
@@ -135,7 +135,8 @@ def test_search_settings_of_the_configured_tuning():
         ({"cv_folds": 0}, "tuning.cv_folds must be a positive integer, got 0"),
         ({"n_trials": 0}, "tuning.n_trials must be a positive integer, got 0"),
         ({"n_trials": "10"}, "tuning.n_trials must be a positive integer, got '10'"),
-        ({"n_jobs": -1}, "tuning.n_jobs must be a positive integer, got -1"),
+        ({"parallel_folds": -1}, "tuning.parallel_folds must be a positive integer, got -1"),
+        ({"n_jobs": 2}, "tuning.n_jobs is gone"),
     ],
 )
 def test_search_settings_refuses_bad_settings_naming_the_key(change, problem):

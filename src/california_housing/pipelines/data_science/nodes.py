@@ -93,17 +93,21 @@ def evaluate_predictions(
     return metrics, {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 
-def plot_predictions(predictions: pd.DataFrame, model: Pipeline) -> Figure:
+def plot_predictions(predictions: pd.DataFrame, model: Pipeline, candidate: str) -> Figure:
     """Draw the candidate's figure: actual vs predicted, residuals vs predicted.
 
     Args:
         predictions: Output of :func:`predict_test`.
-        model: The fitted model (its final estimator names the figure).
+        model: The fitted model (its final estimator is named in the title).
+        candidate: The candidate's name (``v3.xgboost``), which titles the figure.
 
     Returns:
         The figure.
     """
-    title = f"{type(model[-1]).__name__}: test split ({len(predictions):,} rows)"
+    title = (
+        f"{candidate} ({type(model[-1]).__name__}): own test split, "
+        f"{len(predictions):,} rows, {TARGET} in $100,000"
+    )
     return predictions_figure(
         predictions["actual"].to_numpy(), predictions["predicted"].to_numpy(), title
     )

@@ -1,19 +1,24 @@
 """Wiring of the data_science pipeline: one candidate template per version x model."""
 
+from functools import partial
+
 from kedro.pipeline import Node, Pipeline
 
 from california_housing import structure
-from california_housing.hooks import CANDIDATE_TAG
 from california_housing.pipelines.data_science.nodes import (
     evaluate_predictions,
     fit_model,
     plot_predictions,
     predict_test,
 )
+from california_housing.tracking import CANDIDATE_TAG, candidate_name
 
 
-def evaluation_template() -> Pipeline:
+def evaluation_template(candidate_name: str) -> Pipeline:
     """Predict, score and plot a fitted ``regressor``: shared by every candidate.
+
+    Args:
+        candidate_name: The candidate's name (``v3.xgboost``), which titles its figure.
 
     Returns:
         Nodes from ``regressor``, ``test``, ``common_holdout_ids`` and ``train_seconds``
@@ -29,7 +34,7 @@ def evaluation_template() -> Pipeline:
                 name="evaluate_model",
             ),
             Node(
-                plot_predictions,
+                partial(plot_predictions, candidate=candidate_name),
                 ["predictions", "regressor"],
                 "predictions_plot",
                 name="plot_predictions",
@@ -38,14 +43,14 @@ def evaluation_template() -> Pipeline:
     )
 
 
-def _candidate_template() -> Pipeline:
+def _candidate_template(candidate_name: str) -> Pipeline:
     fit = Node(
         fit_model,
         ["train", "params:model", "params:version", "params:seed"],
         ["regressor", "train_seconds"],
         name="fit_model",
     )
-    return Pipeline([fit]) + evaluation_template()
+    return Pipeline([fit]) + evaluation_template(candidate_name)
 
 
 def candidate(
@@ -66,7 +71,7 @@ def candidate(
     """
     return Pipeline(
         template,
-        namespace=f"{version}.{name}",
+        namespace=candidate_name(version, name),
         inputs={
             "train": f"{version}.train",
             "test": f"{version}.test",
@@ -93,7 +98,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     """
     return sum(
         (
-            candidate(_candidate_template(), version, model, model)
+            candidate(_candidate_template(candidate_name(version, model)), version, model, model)
             for version in structure.versions()
             for model in structure.models()
         ),

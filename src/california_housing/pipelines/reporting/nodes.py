@@ -14,6 +14,10 @@ from california_housing.schema import RAW_FEATURES, TARGET
 
 #: The metric that ranks candidates: RMSE on the rows every data version contains.
 RANKING_METRIC = "holdout_rmse"
+#: Unit of the target (MedHouseVal, median house value of a block group) and so of RMSE/MAE.
+TARGET_UNIT = "$100,000"
+#: How filter operators (``versions.<v>.filters``) read in the report.
+FILTER_WORDS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!="}
 METRICS = ("rmse", "mae", "r2", "mape")
 LEADERBOARD_COLUMNS = [
     "rank",
@@ -183,7 +187,7 @@ def _bar_panel(
     ax.set(
         title=title,
         xlabel=group.replace("_", " "),
-        ylabel=metric.replace("_", " ").replace("rmse", "RMSE"),
+        ylabel=f"{metric.replace('_', ' ').replace('rmse', 'RMSE')} ({TARGET_UNIT})",
     )
     ax.margins(y=0.35)
     ax.legend(title=hue.replace("_", " "), fontsize=8)
@@ -201,6 +205,8 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
         model type.
     """
     board = leaderboard.sort_values("rank")
+    best = board.iloc[0]
+    best_words = f"best: {best['candidate']} ({best['holdout_rmse']:.4f})"
     overall = Figure(figsize=(9, 0.45 * len(board) + 1.8), layout="constrained")
     ax = overall.subplots()
     colors = ["tab:green" if r == 1 else "tab:blue" for r in board["rank"]]
@@ -209,8 +215,8 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
     ax.invert_yaxis()
     ax.margins(x=0.15)
     ax.set(
-        title="All candidates on the common holdout (lower is better; best in green)",
-        xlabel="RMSE on the common holdout ($100k)",
+        title=f"All candidates on the common holdout, lower is better ({best_words}, in green)",
+        xlabel=f"RMSE on the common holdout ({TARGET_UNIT})",
     )
 
     by_version = Figure(figsize=(12, 5), layout="constrained")
@@ -226,7 +232,7 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
         metric="rmse",
         title="Own test split (not comparable across versions)",
     )
-    by_version.suptitle("RMSE by data version")
+    by_version.suptitle(f"RMSE by data version ({best_words})")
 
     by_model = Figure(figsize=(10, 5), layout="constrained")
     _bar_panel(
@@ -235,9 +241,59 @@ def plot_comparisons(leaderboard: pd.DataFrame) -> tuple[Figure, Figure, Figure]
         group="model_type",
         hue="data_version",
         metric="holdout_rmse",
-        title="Common-holdout RMSE by model type",
+        title=f"Common-holdout RMSE by model type ({best_words})",
     )
     return overall, by_version, by_model
+
+
+def _rows_kept(filters: Mapping[str, Mapping[str, Any]]) -> str:
+    """``{"Longitude": {"lt": -119.0}}`` -> ``Longitude < -119.0``; no filter: all rows."""
+    rules = [
+        f"{column} {FILTER_WORDS.get(op, op)} {value}"
+        for column, ops in filters.items()
+        for op, value in ops.items()
+    ]
+    return " and ".join(f"`{rule}`" for rule in rules) or "all rows"
+
+
+def _versions_section(versions: Mapping[str, Any], leaderboard: pd.DataFrame) -> str:
+    """The data versions as configured: rows kept, features added, own test rows."""
+    own_test = leaderboard.dropna(subset=["n_test"]).groupby("data_version")["n_test"].first()
+    rows = "".join(
+        f"| `{name}` | {_rows_kept(spec.get('filters') or {})} "
+        f"| {', '.join(f'`{f}`' for f in spec.get('features') or []) or 'none'} "
+        f"| {f'{int(own_test[name]):,}' if name in own_test else '-'} |\n"
+        for name, spec in versions.items()
+    )
+    return "| version | rows kept | features added | own test rows |\n|---|---|---|---:|\n" + rows
+
+
+def _comparison_section(
+    versions: Mapping[str, Any], split: Mapping[str, Any], holdout_rows: int
+) -> str:
+    """Why candidates are ranked on the common holdout, in terms of the configured versions."""
+    filtered = [name for name, spec in versions.items() if spec.get("filters")]
+    unfiltered = [name for name in versions if name not in filtered]
+    text = (
+        f"The train/test assignment is made once, on raw row ids, before any version is built "
+        f"({float(split['test_size']):.0%} of the rows held out, seed {split['seed']}): a "
+        f"version's test rows are the assigned test rows that it keeps, so no row is in one "
+        f"version's train split and another's test split."
+    )
+    if filtered:
+        listed = ", ".join(f"`{name}`" for name in filtered)
+        others = ", ".join(f"`{name}`" for name in unfiltered) or "one another"
+        text += (
+            f" {listed} keep only the rows their filters allow, so their own test splits hold "
+            f"other (often easier) rows than {others}: RMSEs on each version's own test split "
+            "are not comparable across versions."
+        )
+    return (
+        text + f" The **common holdout** is the {holdout_rows:,} test rows that every version "
+        "contains. Every candidate is scored on those same rows (each model computes its own "
+        "version's features), and only that RMSE ranks them; own-split metrics are listed for "
+        "reference."
+    )
 
 
 def write_report(
@@ -245,14 +301,22 @@ def write_report(
     history: pd.DataFrame,
     decision: Mapping[str, Any],
     champion: Mapping[str, Any],
+    *,
+    versions: Mapping[str, Any],
+    split: Mapping[str, Any],
 ) -> str:
-    """Write the Markdown report: the winner, why, the promotion, the full leaderboard.
+    """Write the Markdown report: the winner, why, the promotion, versions, the leaderboard.
+
+    What it says about data versions and the common holdout is generated from their
+    configuration, so it stays true when a version changes.
 
     Args:
         leaderboard: Output of :func:`build_leaderboard`.
         history: Every candidate run found in MLflow.
         decision: Output of :func:`decide_promotion`.
         champion: The registry's champion after the decision was applied.
+        versions: The data versions (``params:versions``: filters and features).
+        split: The shared train/test assignment (``params:split``: test_size, seed).
 
     Returns:
         The report.
@@ -281,29 +345,32 @@ def write_report(
             f"today's common holdout: RMSE {decision['current_holdout_rmse']:.4f}"
             + (f" (recorded at its promotion: {recorded:.4f})." if recorded is not None else ".")
         )
+    rmse = float(best["holdout_rmse"])
     return f"""# California Housing: model report
+
+The target, `{TARGET}`, is the median house value of a census block group in units of
+{TARGET_UNIT}; RMSE and MAE are in the same unit (an RMSE of {rmse:.2f} is about
+${round(rmse * 100_000, -3):,.0f}), MAPE is in percent.
 
 ## Winner
 
 **{best["candidate"]}** (data version `{best["data_version"]}`, model `{best["model_type"]}`)
-has the lowest RMSE on the common holdout: **{best["holdout_rmse"]:.4f}** (MAE
+has the lowest RMSE on the common holdout: **{rmse:.4f}** (MAE
 {best["holdout_mae"]:.4f}, R2 {best["holdout_r2"]:.4f}, MAPE {best["holdout_mape"]:.2f} %),
 MLflow run `{best["run_id"]}`.
 
 {promotion}
 
+## Data versions
+
+As configured in `versions` (`conf/*/parameters_data_processing.yml`):
+
+{_versions_section(versions, leaderboard)}
 ## How candidates are compared
 
-Each data version is evaluated on its own test split, but those splits differ: v2 and v3
-drop the censored prices (MedHouseVal > 5.0) and the blocks east of longitude -119, so
-their test sets are easier than v1's and their own-split RMSEs look better for that reason
-alone. The train/test assignment is made once on raw row ids, so every version's test
-rows are a subset of v1's; the **common holdout** is the {holdout_rows:,} test rows that
-every version contains. Every candidate is scored on those same rows (each model sees its
-own version's columns), and the ranking uses that RMSE only. Own-split metrics are listed
-for reference.
+{_comparison_section(versions, split, holdout_rows)}
 
-## Leaderboard (latest run of each candidate)
+## Leaderboard (latest run of each candidate; RMSE and MAE in {TARGET_UNIT})
 
 {leaderboard_markdown(leaderboard)}
 Each MLflow run id holds that candidate's parameters, metrics, figure, logged model and

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -25,6 +28,15 @@ from california_housing.schema import RAW_FEATURES, TARGET
 
 FINGERPRINT_ATTR = "config_fingerprint"
 
+logger = logging.getLogger(__name__)
+
+
+def finished_states() -> tuple[Any, ...]:
+    """The trial states that count towards ``n_trials``: complete and pruned."""
+    from optuna.trial import TrialState  # noqa: PLC0415
+
+    return (TrialState.COMPLETE, TrialState.PRUNED)
+
 
 def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict[str, Any]:
     """Resolve and check the search configuration, before any trial runs.
@@ -34,7 +46,8 @@ def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict
         tuning: The ``tuning`` parameters.
 
     Returns:
-        ``space`` (parsed), ``fixed_params``, ``n_trials``, ``cv_folds``, ``n_jobs``, ``seed``.
+        ``space`` (parsed), ``fixed_params``, ``n_trials``, ``cv_folds``, ``parallel_folds``,
+        ``seed``.
 
     Raises:
         SearchSpaceError: Naming the offending key.
@@ -50,7 +63,13 @@ def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict
         str(tuning.get("model")), {"class": model["class"], "params": fixed}
     )
     space = parse_search_space(spaces[preset], allowed=set(estimator.get_params()))
-    for key in ("n_trials", "cv_folds", "n_jobs"):
+    if "n_jobs" in tuning:
+        raise SearchSpaceError(
+            "tuning.n_jobs is gone: trials run one at a time (so the search does not depend "
+            "on thread timing) and a trial's folds run in parallel; set "
+            "tuning.parallel_folds instead."
+        )
+    for key in ("n_trials", "cv_folds", "parallel_folds"):
         if not isinstance(tuning.get(key), int) or tuning[key] < 1:
             raise SearchSpaceError(
                 f"tuning.{key} must be a positive integer, got {tuning.get(key)!r}."
@@ -62,7 +81,7 @@ def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict
         "fixed_params": fixed,
         "n_trials": tuning["n_trials"],
         "cv_folds": tuning["cv_folds"],
-        "n_jobs": tuning["n_jobs"],
+        "parallel_folds": tuning["parallel_folds"],
         "seed": int(tuning.get("seed", 0)),
     }
 
@@ -72,16 +91,20 @@ def cv_objective(
     model: Mapping[str, Any],
     features: list[str],
     settings: Mapping[str, Any],
-) -> Any:
+    pool: Executor,
+) -> Callable[[Any], float]:
     """Build the objective: mean RMSE over k folds of ``train`` only.
 
-    The running mean is reported after each fold so a pruner can stop a trial early.
+    A trial's folds are fitted on ``pool`` (``parallel_folds`` at a time; XGBoost releases
+    the GIL), and their running mean is reported in fold order, so a pruner sees the same
+    values whatever the threads' timing. Once a trial is pruned no further fold starts.
 
     Args:
         train: The version's train split; nothing else is seen by the search.
         model: The base model's entry in ``models``.
         features: Engineered features of the version.
         settings: Output of :func:`search_settings`.
+        pool: Executor the folds run on.
 
     Returns:
         A function ``objective(trial) -> float``.
@@ -92,18 +115,31 @@ def cv_objective(
     y = train[TARGET].to_numpy()
     folds = list(KFold(settings["cv_folds"], shuffle=True, random_state=settings["seed"]).split(X))
 
+    def fold_rmse(params: dict[str, Any], fold: int) -> float:
+        fit_idx, val_idx = folds[fold]
+        spec = {"class": model["class"], "params": params}
+        estimator = build_estimator("tuned", spec, seed=settings["seed"])
+        estimator.fit(X[fit_idx], y[fit_idx])
+        return float(root_mean_squared_error(y[val_idx], estimator.predict(X[val_idx])))
+
     def objective(trial: optuna.Trial) -> float:
         params = {**settings["fixed_params"], **suggest(trial, settings["space"])}
-        scores = []
-        for step, (fit_idx, val_idx) in enumerate(folds):
-            estimator = build_estimator(
-                "tuned", {"class": model["class"], "params": params}, seed=settings["seed"]
-            )
-            estimator.fit(X[fit_idx], y[fit_idx])
-            scores.append(root_mean_squared_error(y[val_idx], estimator.predict(X[val_idx])))
-            trial.report(float(np.mean(scores)), step)
-            if trial.should_prune():
-                raise optuna.TrialPruned
+        running = {
+            fold: pool.submit(fold_rmse, params, fold)
+            for fold in range(min(settings["parallel_folds"], len(folds)))
+        }
+        scores: list[float] = []
+        try:
+            for step in range(len(folds)):
+                scores.append(running.pop(step).result())
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned
+                upcoming = step + settings["parallel_folds"]
+                if upcoming < len(folds):
+                    running[upcoming] = pool.submit(fold_rmse, params, upcoming)
+        finally:
+            wait(running.values())  # no fold of this trial outlives it
         return float(np.mean(scores))
 
     return objective
@@ -122,8 +158,55 @@ def _sampler_and_pruner(tuning: Mapping[str, Any], seed: int) -> tuple[Any, Any]
     return sampler, pruner
 
 
-def tune_hyperparameters(
+class TrialProgress:
+    """Optuna callback: one log line per finished trial, with the best so far and an ETA.
+
+    The count is the study's (every worker's finished trials); the estimate of the time
+    left is this worker's pace over the trials still missing.
+    """
+
+    def __init__(self, n_trials: int) -> None:
+        """Start the clock.
+
+        Args:
+            n_trials: Finished trials the study must hold.
+        """
+        self.n_trials = n_trials
+        self.started = time.monotonic()
+        self.done_here = 0
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        """Log the line for ``trial`` (a ``FrozenTrial``) of ``study``."""
+        import optuna  # noqa: PLC0415
+
+        self.done_here += 1
+        elapsed = time.monotonic() - self.started
+        finished = len(study.get_trials(deepcopy=False, states=finished_states()))
+        left = max(self.n_trials - finished, 0)
+        state = trial.state.name
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            state += f" after {len(trial.intermediate_values)} fold(s)"
+        value = f"cv_rmse {trial.value:.5f}" if trial.value is not None else "no value"
+        try:
+            best = f"best {study.best_value:.5f} (trial {study.best_trial.number})"
+        except ValueError:  # no complete trial yet
+            best = "no complete trial yet"
+        logger.info(
+            "trial %d (%d/%d finished): %s, %s; %s; %.1f s elapsed, ~%.0f s left",
+            trial.number,
+            finished,
+            self.n_trials,
+            state,
+            value,
+            best,
+            elapsed,
+            elapsed / self.done_here * left,
+        )
+
+
+def tune_hyperparameters(  # noqa: PLR0917 (a node: Kedro passes its inputs in order)
     study: Any,
+    trial_runs: Callable[[Any, Any], None],
     train: pd.DataFrame,
     model: Mapping[str, Any],
     version: Mapping[str, Any],
@@ -131,12 +214,17 @@ def tune_hyperparameters(
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, float]]]:
     """Run the study until it holds ``n_trials`` finished (complete or pruned) trials.
 
-    The study lives in its Optuna storage: a rerun resumes it, and workers sharing the
-    storage share it (each stops once the study has enough finished trials). A study
-    that was run with another configuration is refused rather than silently mixed.
+    Trials run one at a time with a seeded sampler, and each trial's folds run in
+    parallel: the trials sampled, their scores and the pruning decisions do not depend on
+    thread timing, so the same command gives the same search. The study lives in its
+    Optuna storage: a rerun resumes it, and workers sharing the storage share it (each
+    stops once the study has enough finished trials). A study that was run with another
+    configuration is refused rather than silently mixed.
 
     Args:
         study: The ``optuna.Study`` (from :class:`OptunaStudyDataset`).
+        trial_runs: Optuna callback called with each finished trial (from
+            :class:`OptunaTrialRunsDataset`: records it as an MLflow run).
         train: The version's train split. The test split is not an input.
         model: The base model's entry in ``models``.
         version: The version's entry in ``versions`` (its features are used).
@@ -150,7 +238,7 @@ def tune_hyperparameters(
 
     settings = search_settings(model, tuning)
     features = list(version.get("features") or [])
-    config = {k: v for k, v in settings.items() if k not in {"n_jobs", "n_trials"}}
+    config = {k: v for k, v in settings.items() if k not in {"parallel_folds", "n_trials"}}
     config |= {"features": features, "rows": len(train), "class": model["class"]}
     stamp = fingerprint(config)
     previous = study.user_attrs.get(FINGERPRINT_ATTR)
@@ -162,17 +250,36 @@ def tune_hyperparameters(
         )
     study.set_user_attr(FINGERPRINT_ATTR, stamp)
     study.sampler, study.pruner = _sampler_and_pruner(tuning, settings["seed"])
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    remaining = settings["n_trials"] - len(study.get_trials(deepcopy=False, states=finished))
+    remaining = settings["n_trials"] - len(
+        study.get_trials(deepcopy=False, states=finished_states())
+    )
     if remaining > 0:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study.optimize(
-            cv_objective(train, model, features, settings),
-            n_trials=remaining,
-            n_jobs=settings["n_jobs"],
-            callbacks=[optuna.study.MaxTrialsCallback(settings["n_trials"], states=finished)],
+        logger.info(
+            "Optuna study %r: %d of %d trials to run, %d fold(s) at a time",
+            study.study_name,
+            remaining,
+            settings["n_trials"],
+            settings["parallel_folds"],
         )
+        callbacks = [
+            optuna.study.MaxTrialsCallback(settings["n_trials"], states=finished_states()),
+            TrialProgress(settings["n_trials"]),
+            trial_runs,
+        ]
+        with ThreadPoolExecutor(settings["parallel_folds"], "cv-fold") as pool:
+            study.optimize(
+                cv_objective(train, model, features, settings, pool),
+                n_trials=remaining,
+                callbacks=callbacks,
+            )
     trials = trials_table(study.get_trials(deepcopy=False))
+    if not (trials["state"] == "COMPLETE").any():
+        raise RuntimeError(
+            f"Optuna study {study.study_name!r} has no complete trial (states: "
+            f"{trials['state'].value_counts().to_dict()}): no parameters to refit. Loosen "
+            "tuning.pruner or raise tuning.n_trials, and rerun (the study resumes)."
+        )
     best = study.best_trial
     states = trials["state"].value_counts()
     summary = {

@@ -10,40 +10,45 @@ from california_housing.pipelines.tuning.nodes import (
     tune_hyperparameters,
     tuned_model_spec,
 )
+from california_housing.tracking import candidate_name
 
 
-def _tuned_candidate() -> Pipeline:
-    return (
-        Pipeline(
-            [
-                Node(
-                    tune_hyperparameters,
-                    ["study", "train", "params:model", "params:version", "params:tuning"],
-                    ["best_params", "trials", "study_metrics"],
-                    name="tune_hyperparameters",
-                ),
-                Node(
-                    plot_study,
-                    ["study", "trials", "params:tuning.seed"],
-                    ["optimization_history", "param_importances"],
-                    name="plot_study",
-                ),
-                Node(
-                    tuned_model_spec,
-                    ["params:model", "params:tuning", "best_params"],
-                    "tuned_model",
-                    name="build_tuned_model_spec",
-                ),
-                Node(
-                    fit_model,
-                    ["train", "tuned_model", "params:version", "params:seed"],
-                    ["regressor", "train_seconds"],
-                    name="fit_model",
-                ),
-            ]
-        )
-        + evaluation_template()
-    )
+def _tuned_candidate(name: str) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                tune_hyperparameters,
+                [
+                    "study",
+                    "trial_runs",
+                    "train",
+                    "params:model",
+                    "params:version",
+                    "params:tuning",
+                ],
+                ["best_params", "trials", "study_metrics"],
+                name="tune_hyperparameters",
+            ),
+            Node(
+                plot_study,
+                ["study", "trials", "params:tuning.seed"],
+                ["optimization_history", "param_importances"],
+                name="plot_study",
+            ),
+            Node(
+                tuned_model_spec,
+                ["params:model", "params:tuning", "best_params"],
+                "tuned_model",
+                name="build_tuned_model_spec",
+            ),
+            Node(
+                fit_model,
+                ["train", "tuned_model", "params:version", "params:seed"],
+                ["regressor", "train_seconds"],
+                name="fit_model",
+            ),
+        ]
+    ) + evaluation_template(name)
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
@@ -59,7 +64,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     return sum(
         (
             candidate(
-                _tuned_candidate(),
+                _tuned_candidate(candidate_name(version, f"{base}_tuned")),
                 version,
                 f"{base}_tuned",
                 base,

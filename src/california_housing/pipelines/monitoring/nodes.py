@@ -1,0 +1,320 @@
+"""Nodes of the monitoring pipeline: pure functions of the log, the reference and config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from california_housing.pipelines.monitoring import stats
+from california_housing.schema import RAW_FEATURES, TARGET
+
+PREDICTION = f"predicted_{TARGET}"
+OBSERVED = f"observed_{TARGET}"
+PREDICTION_COLUMNS = [
+    "prediction_id",
+    "request_id",
+    "created_at",
+    "model_version",
+    *RAW_FEATURES,
+    PREDICTION,
+    "out_of_domain",
+    "latency_ms",
+]
+
+
+def _champion_or_fail(champion: Mapping[str, Any]) -> None:
+    if not champion:
+        raise ValueError(
+            "No champion in the model registry: monitoring compares the served traffic with "
+            "the champion's training data. Run `kedro run` (same --env) first."
+        )
+
+
+def select_reference(
+    champion: Mapping[str, Any], splits: Mapping[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """The champion's description, its own training data and its predictions on its test split.
+
+    Args:
+        champion: The registry's champion (``data_version``, ``model``...), from
+            ``registered_champion``.
+        splits: The champion's own ``train`` and ``test`` splits, from
+            ``champion_splits`` (its data version, as saved when it was trained).
+
+    Returns:
+        The champion without its model (for the other nodes, with the splits'
+        ``split_version``), the reference rows (the 8 raw features of its train split),
+        and a one-column frame of the champion's predictions on its test split (the
+        predictions it makes on rows it has not seen).
+
+    Raises:
+        ValueError: When there is no champion, or the splits are another version's.
+    """
+    _champion_or_fail(champion)
+    if splits.get("data_version") != champion["data_version"]:
+        raise ValueError(
+            f"The champion was trained on data version {champion['data_version']!r} but the "
+            f"reference splits are of {splits.get('data_version')!r}; the champion moved "
+            "during the run: run monitoring again."
+        )
+    predicted = champion["model"].predict(splits["test"][RAW_FEATURES])
+    described = {k: v for k, v in champion.items() if k != "model"}
+    return (
+        described | {"split_version": splits["split_version"]},
+        splits["train"][RAW_FEATURES].reset_index(drop=True),
+        pd.DataFrame({PREDICTION: np.asarray(predicted, float)}),
+    )
+
+
+def prepare_window(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+    """Type the logged predictions of the window and attach their feedback.
+
+    Args:
+        predictions: Rows of the ``predictions`` table in the window.
+        feedback: Rows of the ``feedback`` table for predictions in the window
+            (``prediction_id``, ``MedHouseVal``, ``received_at``).
+
+    Returns:
+        One row per prediction, oldest first, ``created_at`` as UTC timestamps,
+        ``out_of_domain`` as bool, and ``observed_MedHouseVal`` (NaN without feedback).
+    """
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions]
+    if missing:
+        raise ValueError(
+            f"The prediction log lacks columns {missing}; is `monitoring_predictions` "
+            "pointed at the service's log (serving.log_db_url)?"
+        )
+    window = predictions[PREDICTION_COLUMNS].assign(
+        created_at=pd.to_datetime(predictions["created_at"], utc=True, format="ISO8601"),
+        out_of_domain=predictions["out_of_domain"].astype(bool),
+        model_version=predictions["model_version"].astype("int64"),
+    )
+    observed = (
+        feedback.drop_duplicates("prediction_id")
+        .set_index("prediction_id")[TARGET]
+        .astype(float)
+        .rename(OBSERVED)
+    )
+    window = window.join(observed, on="prediction_id")
+    return window.sort_values(["created_at", "prediction_id"]).reset_index(drop=True)
+
+
+def summarise_traffic(window: pd.DataFrame, window_bounds: Mapping[str, Any]) -> dict[str, Any]:
+    """Volume and latency of the window.
+
+    Args:
+        window: Output of :func:`prepare_window`.
+        window_bounds: ``since`` and ``until`` of the query, as configured.
+
+    Returns:
+        Row, request and feedback counts, first and last timestamps, rows per model
+        version, out-of-domain rows and rate, and latency quantiles in ms.
+    """
+    rows = len(window)
+    return {
+        "since": str(window_bounds.get("since")),
+        "until": str(window_bounds.get("until")),
+        "rows": rows,
+        "requests": int(window["request_id"].nunique()),
+        "feedback_rows": int(window[OBSERVED].notna().sum()),
+        "first_prediction_at": window["created_at"].min().isoformat() if rows else None,
+        "last_prediction_at": window["created_at"].max().isoformat() if rows else None,
+        "rows_by_model_version": {
+            str(k): int(v) for k, v in window["model_version"].value_counts().sort_index().items()
+        },
+        "out_of_domain_rows": int(window["out_of_domain"].sum()),
+        "ood_rate": round(float(window["out_of_domain"].mean()), 6) if rows else None,
+        "latency_ms": stats.quantiles(window["latency_ms"].to_numpy(float)),
+    }
+
+
+def compute_drift(
+    window: pd.DataFrame,
+    reference: pd.DataFrame,
+    reference_predictions: pd.DataFrame,
+    champion: Mapping[str, Any],
+    drift: Mapping[str, Any],
+) -> pd.DataFrame:
+    """PSI and KS of every raw feature, and of the champion's predictions.
+
+    Features are compared over every row of the window; predictions over the rows the
+    current champion version answered.
+
+    Args:
+        window: Output of :func:`prepare_window`.
+        reference: The champion's training rows (raw features).
+        reference_predictions: The champion's predictions on its test split.
+        champion: The registry's champion.
+        drift: ``monitoring.drift``: ``psi``, ``ks_pvalue``, ``ks_statistic``, ``bins``
+            and ``min_rows`` (fewer rows than this: nothing is assessed).
+
+    Returns:
+        One row per variable (index ``feature``; the prediction is ``predicted_MedHouseVal``)
+        with psi, ks_statistic, ks_pvalue, drifted, means and row counts, and ``assessed``
+        (False, with NaN statistics, when the window is too small).
+    """
+    served = window[window["model_version"] == int(champion["version"])]
+    parts = []
+    for frame, ref, columns in (
+        (window, reference, RAW_FEATURES),
+        (served, reference_predictions, [PREDICTION]),
+    ):
+        if len(frame) >= drift["min_rows"]:
+            parts.append(stats.drift_table(ref, frame, columns, drift).assign(assessed=True))
+        else:
+            parts.append(
+                pd.DataFrame(
+                    {"drifted": False, "current_rows": len(frame), "assessed": False},
+                    index=pd.Index(columns, name="feature"),
+                )
+            )
+    return pd.concat(parts)
+
+
+def compute_live_error(
+    window: pd.DataFrame, champion: Mapping[str, Any], live_error: Mapping[str, Any]
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Error of the current champion on the predictions that got feedback.
+
+    Args:
+        window: Output of :func:`prepare_window`.
+        champion: The registry's champion, with ``holdout_rmse`` recorded at promotion.
+        live_error: ``monitoring.live_error``: ``min_rows`` (below it nothing is
+            claimed) and ``bucket_rows`` (rows per point of the error-over-time series).
+
+    Returns:
+        A summary (``rows``, ``rmse``, ``mae``, ``bias``, ``holdout_rmse``,
+        ``rmse_change`` = rmse / holdout_rmse - 1, ``assessed``, ``model_version``,
+        ``feedback_rows_other_versions``) and the error over time (one row per bucket of
+        consecutive feedback rows: ``until``, ``rows``, ``rmse``, ``mae``).
+    """
+    labelled = window[window[OBSERVED].notna()]
+    version = int(champion["version"])
+    mine = labelled[labelled["model_version"] == version]
+    summary: dict[str, Any] = {
+        "model_version": version,
+        "rows": len(mine),
+        "min_rows": int(live_error["min_rows"]),
+        "feedback_rows_other_versions": len(labelled) - len(mine),
+        "holdout_rmse": champion.get("holdout_rmse"),
+        "assessed": len(mine) >= live_error["min_rows"] and len(mine) > 0,
+    }
+    if summary["assessed"]:
+        summary |= stats.error_summary(mine[OBSERVED].to_numpy(), mine[PREDICTION].to_numpy())
+        holdout = summary["holdout_rmse"]
+        summary["rmse_change"] = summary["rmse"] / holdout - 1 if holdout else None
+    size = max(int(live_error["bucket_rows"]), 1)
+    buckets = [
+        {"until": part["created_at"].max(), "rows": len(part)}
+        | stats.error_summary(part[OBSERVED].to_numpy(), part[PREDICTION].to_numpy())
+        for part in (mine.iloc[i : i + size] for i in range(0, len(mine), size))
+    ]
+    over_time = pd.DataFrame(buckets, columns=["until", "rows", "rmse", "mae", "bias"])
+    return summary, over_time.drop(columns="bias")
+
+
+def decide_retraining(
+    drift: pd.DataFrame,
+    live_error: Mapping[str, Any],
+    traffic: Mapping[str, Any],
+    champion: Mapping[str, Any],
+    monitoring: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Decide whether to retrain, and say why.
+
+    Retraining is advised when at least ``min_drifted_features`` features drifted, when
+    the predictions drifted, when the live RMSE exceeds the holdout RMSE by more than
+    ``live_error.max_rmse_increase`` (relative), or when the out-of-domain rate exceeds
+    ``max_ood_rate``. An empty window advises nothing ("nothing to monitor").
+
+    Args:
+        drift: Output of :func:`compute_drift`.
+        live_error: Summary from :func:`compute_live_error`.
+        traffic: Output of :func:`summarise_traffic`.
+        champion: The registry's champion.
+        monitoring: The ``monitoring`` parameters.
+
+    Returns:
+        The decision (written to ``decision.json``): ``retrain``, ``status``, ``reasons``,
+        ``thresholds``, ``drift`` per variable, ``live_error``, ``ood_rate``, ``traffic``,
+        ``window``, ``champion`` and ``created_at``.
+    """
+    thresholds = {
+        "drift": dict(monitoring["drift"]),
+        "min_drifted_features": monitoring["min_drifted_features"],
+        "max_ood_rate": monitoring["max_ood_rate"],
+        "live_error": dict(monitoring["live_error"]),
+    }
+    reasons: list[str] = []
+    features = drift.drop(index=PREDICTION, errors="ignore")
+    drifted = features[features["drifted"]]
+    if len(drifted) >= monitoring["min_drifted_features"] and len(drifted):
+        described = ", ".join(
+            f"{name} (PSI {row.psi:.3f}, KS {row.ks_statistic:.3f})"
+            for name, row in drifted.iterrows()
+        )
+        reasons.append(f"{len(drifted)} feature(s) drifted: {described}")
+    if PREDICTION in drift.index and bool(drift.loc[PREDICTION, "drifted"]):
+        row = drift.loc[PREDICTION]
+        reasons.append(f"predictions drifted (PSI {row.psi:.3f}, KS {row.ks_statistic:.3f})")
+    change = live_error.get("rmse_change")
+    limit = monitoring["live_error"]["max_rmse_increase"]
+    if live_error.get("assessed") and change is not None and change > limit:
+        reasons.append(
+            f"live RMSE {live_error['rmse']:.4f} on {live_error['rows']} rows is "
+            f"{change:+.1%} against the holdout RMSE {live_error['holdout_rmse']:.4f} "
+            f"(limit {limit:+.0%})"
+        )
+    ood = traffic.get("ood_rate")
+    if ood is not None and ood > monitoring["max_ood_rate"]:
+        reasons.append(f"out-of-domain rate {ood:.1%} exceeds {monitoring['max_ood_rate']:.0%}")
+    if traffic["rows"] == 0:
+        status = "nothing_to_monitor"
+        reasons = [
+            f"No predictions between {traffic['since']} and {traffic['until']}: nothing to monitor."
+        ]
+    elif reasons:
+        status = "retrain"
+    elif not drift["assessed"].any() and not live_error.get("assessed"):
+        status = "too_few_rows"
+    else:
+        status = "ok"
+    return {
+        "retrain": status == "retrain",
+        "status": status,
+        "reasons": reasons,
+        "thresholds": thresholds,
+        "drift": _drift_records(drift),
+        "live_error": dict(live_error),
+        "ood_rate": ood,
+        "traffic": dict(traffic),
+        "window": {"since": traffic["since"], "until": traffic["until"], "rows": traffic["rows"]},
+        "champion": {
+            k: champion.get(k)
+            for k in (
+                "name",
+                "version",
+                "candidate",
+                "data_version",
+                "holdout_rmse",
+                "run_id",
+                "split_version",
+            )
+        },
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _drift_records(drift: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    records = drift.astype(object).where(drift.notna(), None).to_dict(orient="index")
+    return {str(k): {c: _plain(v) for c, v in row.items()} for k, row in records.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

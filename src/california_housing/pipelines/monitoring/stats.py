@@ -1,0 +1,152 @@
+"""Drift and error statistics of the monitoring pipeline: small pure functions.
+
+The two-sample test is scipy's Kolmogorov-Smirnov test; the population stability index
+is the symmetric Kullback-Leibler divergence of binned shares, computed with scipy's
+``rel_entr`` on bins cut at the reference's quantiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import rel_entr
+from scipy.stats import ks_2samp
+
+#: Share given to an empty bin, so that the index stays finite (a common convention).
+EMPTY_BIN_SHARE = 1e-4
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``current`` against ``reference``.
+
+    Bins are cut at the reference's quantiles (fewer when values repeat), with open ends,
+    so each holds about the same share of the reference.
+
+    Args:
+        reference: Values of the reference sample (finite).
+        current: Values of the sample to compare (finite).
+        bins: Number of quantile bins.
+
+    Returns:
+        ``sum((c - r) * ln(c / r))`` over the bins' shares; 0 for identical shares.
+        Rules of thumb: < 0.1 stable, 0.1-0.2 moderate shift, > 0.2 large shift.
+    """
+    if len(reference) == 0 or len(current) == 0:
+        raise ValueError("psi needs two non-empty samples.")
+    inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+    ref_share = _shares(np.searchsorted(inner, reference, side="right"), len(inner) + 1)
+    cur_share = _shares(np.searchsorted(inner, current, side="right"), len(inner) + 1)
+    return float(np.sum(rel_entr(cur_share, ref_share) + rel_entr(ref_share, cur_share)))
+
+
+def _shares(bin_index: np.ndarray, n_bins: int) -> np.ndarray:
+    counts = np.bincount(bin_index, minlength=n_bins).astype(float)
+    shares = counts / counts.sum()
+    shares = np.where(shares == 0, EMPTY_BIN_SHARE, shares)
+    return shares / shares.sum()
+
+
+def compare_distributions(
+    reference: np.ndarray, current: np.ndarray, thresholds: Mapping[str, float]
+) -> dict[str, Any]:
+    """PSI and a two-sample KS test of one variable, and whether it drifted.
+
+    A variable drifts when its PSI reaches ``thresholds["psi"]``, or when the KS test
+    rejects equality (``p < thresholds["ks_pvalue"]``) with an effect of at least
+    ``thresholds["ks_statistic"]``: with thousands of rows the test alone flags shifts
+    too small to matter, so the statistic (the largest gap between the two cumulative
+    distributions) must be large enough too.
+
+    Args:
+        reference: Reference values.
+        current: Current values.
+        thresholds: ``psi``, ``ks_pvalue``, ``ks_statistic`` and ``bins``.
+
+    Returns:
+        ``psi``, ``ks_statistic``, ``ks_pvalue``, ``drifted``, ``reference_mean``,
+        ``current_mean``, ``reference_rows`` and ``current_rows``.
+    """
+    index = psi(reference, current, int(thresholds.get("bins", 10)))
+    test = ks_2samp(reference, current)
+    statistic, pvalue = float(test.statistic), float(test.pvalue)
+    drifted = index >= thresholds["psi"] or (
+        pvalue < thresholds["ks_pvalue"] and statistic >= thresholds["ks_statistic"]
+    )
+    return {
+        "psi": round(index, 6),
+        "ks_statistic": round(statistic, 6),
+        "ks_pvalue": pvalue,
+        "drifted": bool(drifted),
+        "reference_mean": float(np.mean(reference)),
+        "current_mean": float(np.mean(current)),
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+    }
+
+
+def drift_table(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    thresholds: Mapping[str, float],
+) -> pd.DataFrame:
+    """Compare every listed column of two frames.
+
+    Args:
+        reference: Reference rows.
+        current: Current rows.
+        columns: Columns present in both frames.
+        thresholds: As in :func:`compare_distributions`.
+
+    Returns:
+        One row per column (index ``feature``) with the columns of
+        :func:`compare_distributions`.
+    """
+    missing = [c for c in columns if c not in reference or c not in current]
+    if missing:
+        raise ValueError(f"Columns {missing} are missing from the reference or the log.")
+    rows = {
+        column: compare_distributions(
+            reference[column].to_numpy(float), current[column].to_numpy(float), thresholds
+        )
+        for column in columns
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feature")
+
+
+def error_summary(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and mean error (bias) of predictions against observed values.
+
+    Args:
+        observed: Ground truth.
+        predicted: Predictions for the same rows.
+
+    Returns:
+        ``rmse``, ``mae`` and ``bias`` (mean of predicted - observed).
+    """
+    residual = np.asarray(predicted, float) - np.asarray(observed, float)
+    return {
+        "rmse": float(np.sqrt(np.mean(residual**2))),
+        "mae": float(np.mean(np.abs(residual))),
+        "bias": float(np.mean(residual)),
+    }
+
+
+def quantiles(values: np.ndarray, points: tuple[float, ...] = (0.5, 0.95, 0.99)) -> dict:
+    """Named quantiles (``p50`` ...) and the maximum of a sample, or Nones when empty.
+
+    Args:
+        values: The sample.
+        points: Quantiles to report.
+
+    Returns:
+        ``{"p50": ..., "p95": ..., "p99": ..., "max": ...}``.
+    """
+    names = [f"p{round(q * 100):d}" for q in points] + ["max"]
+    if len(values) == 0:
+        return dict.fromkeys(names)
+    found = [*np.quantile(values, points), np.max(values)]
+    return {name: round(float(v), 4) for name, v in zip(names, found, strict=True)}

@@ -1,0 +1,101 @@
+// Model page: the champion's card (GET /model) and the last report (leaderboard, figures).
+import {
+  ApiError, api, dollars, domainRules, el, errorNotice, fixed, loadConfig, refreshStatus, show,
+  when, withCode,
+} from "./common.js";
+
+function promotedText(model, promotion) {
+  if (!promotion) return "not recorded (no promotion decision in the last report)";
+  if (promotion.promote && promotion.run_id === model.run_id) {
+    return `${when(promotion.decided_at)}, by the last report (${promotion.reason})`;
+  }
+  if (!promotion.promote && promotion.current_version === model.version) {
+    return `before the last report, which kept it: ${promotion.reason}`;
+  }
+  return `not by the last report (${when(promotion.decided_at)}), which promoted ${promotion.candidate}: the service may not have switched yet`;
+}
+
+function card(model, promotion) {
+  const rules = domainRules(model.domain).map((rule) => (rule.startsWith("MedHouseVal")
+    ? `${rule} (training rows only: rows to score have no target)` : rule));
+  return el(
+    "section", { class: "card", id: "champion" },
+    el("h3", {}, `${model.name} version ${model.version}`,
+      model.alias ? el("span", { class: "badge ok", style: "margin-left:0.6rem" }, `@${model.alias}`) : null),
+    el("dl", { class: "facts" },
+      el("dt", {}, "Version"), el("dd", { id: "champion-version" }, model.version),
+      el("dt", {}, "Candidate"), el("dd", { id: "champion-candidate" }, model.candidate || "unknown"),
+      el("dt", {}, "Data version"), el("dd", {}, model.data_version || "unknown"),
+      el("dt", {}, "Holdout RMSE"), el("dd", { id: "champion-rmse" },
+        model.holdout_rmse === null || model.holdout_rmse === undefined
+          ? "not recorded"
+          : `${fixed(model.holdout_rmse, 4)} (≈ ${dollars(model.holdout_rmse)} typical error, on the common holdout)`),
+      el("dt", {}, "Promoted"), el("dd", {}, promotedText(model, promotion)),
+      el("dt", {}, "Loaded by the service"), el("dd", {}, when(model.loaded_at)),
+      el("dt", {}, "Training domain"), el("dd", {}, rules.length ? rules.join(", ") : "all rows (no rules)"),
+      el("dt", {}, "MLflow run"), el("dd", {}, el("code", {}, model.run_id || "unknown")),
+    ),
+  );
+}
+
+function leaderboard(report, model) {
+  const columns = [
+    ["rank", "Rank", (v) => v], ["candidate", "Candidate", (v) => v],
+    ["data_version", "Data", (v) => v], ["model_type", "Model", (v) => v],
+    ["holdout_rmse", "Holdout RMSE", (v) => fixed(v, 4)], ["holdout_mae", "Holdout MAE", (v) => fixed(v, 4)],
+    ["holdout_r2", "Holdout R²", (v) => fixed(v, 4)], ["holdout_mape", "Holdout MAPE %", (v) => fixed(v, 2)],
+    ["rmse", "Own-test RMSE", (v) => fixed(v, 4)], ["train_seconds", "Train s", (v) => fixed(v, 2)],
+  ];
+  const numeric = new Set(["rank", "holdout_rmse", "holdout_mae", "holdout_r2", "holdout_mape", "rmse", "train_seconds"]);
+  return el(
+    "section", { class: "card" },
+    el("h3", {}, "Leaderboard of the last report"),
+    el("p", { class: "muted" }, `Written ${when(report.updated_at)}. Ranked by RMSE on the common holdout (the test rows every data version contains); the champion's row is highlighted.`),
+    el("div", { class: "scroll" }, el("table", { id: "leaderboard" },
+      el("thead", {}, el("tr", {}, columns.map(([key, title]) => el("th", { class: numeric.has(key) ? "num" : null }, title)))),
+      el("tbody", {}, report.leaderboard.map((row) => el(
+        "tr", { class: model && row.run_id === model.run_id ? "highlight" : null },
+        columns.map(([key, , format]) => el("td", { class: numeric.has(key) ? "num" : null }, format(row[key])))))))),
+  );
+}
+
+function figures(report) {
+  const captions = {
+    "comparison_overall.png": "Every candidate on the common holdout (the best in green).",
+    "comparison_by_version.png": "RMSE by data version: common holdout and each version's own test split.",
+    "comparison_by_model.png": "Common-holdout RMSE by model type.",
+  };
+  return el(
+    "section", { class: "card" },
+    el("h3", {}, "Comparison figures"),
+    report.figures.length
+      ? report.figures.map((figure) => el("figure", {},
+        el("img", { src: figure.url, alt: captions[figure.name] || figure.name, loading: "lazy" }),
+        el("figcaption", {}, captions[figure.name] || figure.name)))
+      : el("p", { class: "muted" }, "The last report has no comparison figures."),
+  );
+}
+
+async function main() {
+  const page = document.getElementById("page");
+  await loadConfig().catch(() => null);
+  const parts = [];
+  const model = await api("/model").catch((error) => {
+    parts.push(errorNotice(error));
+    return null;
+  });
+  refreshStatus();
+  let report = null;
+  try {
+    report = await api("/ui/api/report");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      parts.push(el("div", { class: "notice warn", "data-kind": "no-report" }, withCode(error.detail)));
+    } else if (model) parts.push(errorNotice(error));
+  }
+  if (model) parts.push(card(model, report && report.promotion));
+  if (report) parts.push(leaderboard(report, model), figures(report));
+  show(page, parts);
+}
+
+main();

@@ -1,0 +1,309 @@
+"""Traffic simulator: replay rows of the real data through the live API (``kedro traffic``).
+
+Scenarios are configuration (``traffic.scenarios`` in ``parameters_monitoring.yml``):
+
+- ``control``: rows of the real data's test split that lie in the served champion's
+  domain (its data version's filters), unchanged: what the champion was trained for.
+- ``drift``: the same rows with columns scaled (``scale: {MedInc: 1.5}``: incomes up by
+  half, clipped to the largest value the column has in the data). Only the scaled columns
+  move; the house values (the ground truth posted with ``--feedback``) do not.
+
+Sampling is seeded: the same seed, rows and data give the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from california_housing.schema import RAW_FEATURES, TARGET
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Heavy imports (numpy, pandas, the pipelines) happen inside the functions: Kedro imports
+# this module for every `kedro` command.
+
+
+class TrafficError(RuntimeError):
+    """The service refused or failed a request; the message says which and why."""
+
+
+def scenario_rows(
+    validated: pd.DataFrame,
+    split: pd.DataFrame,
+    filters: Mapping[str, Mapping[str, float]],
+    scenario: Mapping[str, Any],
+    *,
+    rows: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Draw the rows of a scenario.
+
+    Args:
+        validated: The validated raw frame (index ``row_id``, 8 features + target).
+        split: The shared train/test assignment (``split`` column).
+        filters: The champion's data-version filters (``{column: {op: value}}``).
+        scenario: ``{"scale": {column: factor}}``.
+        rows: How many rows to draw (with replacement only when more than available).
+        seed: Random seed.
+
+    Returns:
+        ``rows`` rows: the 8 features (shifted as the scenario says) and the true target,
+        indexed by their raw ``row_id``.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from california_housing.filters import row_mask  # noqa: PLC0415
+
+    if rows < 1:
+        raise ValueError(f"--rows must be at least 1, got {rows}.")
+    keep = split["split"].reindex(validated.index).eq("test") & row_mask(validated, filters)
+    pool = validated.loc[keep, [*RAW_FEATURES, TARGET]]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(pool), size=rows, replace=rows > len(pool))
+    drawn = pool.iloc[picked].copy()
+    for column, factor in (scenario.get("scale") or {}).items():
+        if column not in RAW_FEATURES:
+            raise ValueError(f"Scenario scales unknown column {column!r}; use {RAW_FEATURES}.")
+        drawn[column] = (drawn[column] * float(factor)).clip(upper=validated[column].max())
+    return drawn
+
+
+def _post(url: str, body: Mapping[str, Any], api_key: str | None, timeout: float) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["X-API-Key"] = api_key
+    request = urllib.request.Request(  # noqa: S310 (the URL is the user's service)
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:500]
+        raise TrafficError(f"POST {url} answered {exc.code}: {detail}") from None
+    except urllib.error.URLError as exc:
+        raise TrafficError(
+            f"Cannot reach {url} ({exc.reason}); is `kedro serve` running there?"
+        ) from None
+
+
+def get_json(url: str, timeout: float = 10.0) -> Any:
+    """GET a JSON document.
+
+    Args:
+        url: Full URL.
+        timeout: Seconds.
+
+    Returns:
+        The decoded JSON.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise TrafficError(f"GET {url} answered {exc.code}") from None
+    except urllib.error.URLError as exc:
+        raise TrafficError(
+            f"Cannot reach {url} ({exc.reason}); is `kedro serve` running there?"
+        ) from None
+
+
+def replay(
+    base_url: str,
+    frame: pd.DataFrame,
+    *,
+    batch_rows: int,
+    feedback: bool,
+    api_key: str | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Send rows to ``/predict`` in batches and, with ``feedback``, their true values.
+
+    Args:
+        base_url: The service, e.g. ``http://127.0.0.1:8000``.
+        frame: Output of :func:`scenario_rows`.
+        batch_rows: Rows per request.
+        feedback: Whether to post the true ``MedHouseVal`` of every answered row.
+        api_key: The service's API key (needed for ``/feedback`` when it has one).
+        timeout: Seconds per request.
+
+    Returns:
+        ``rows``, ``requests``, ``feedback_rows``, ``model_versions`` (rows per version
+        that answered), ``out_of_domain`` and ``prediction_ids``.
+    """
+    base = base_url.rstrip("/")
+    summary: dict[str, Any] = {
+        "rows": 0,
+        "requests": 0,
+        "feedback_rows": 0,
+        "out_of_domain": 0,
+        "model_versions": {},
+        "prediction_ids": [],
+    }
+    for start in range(0, len(frame), max(batch_rows, 1)):
+        part = frame.iloc[start : start + batch_rows]
+        answer = _post(
+            f"{base}/predict",
+            {"rows": part[RAW_FEATURES].to_dict(orient="records")},
+            api_key,
+            timeout,
+        )
+        predictions = answer["predictions"]
+        version = str(answer["model_version"])
+        summary["model_versions"][version] = summary["model_versions"].get(version, 0) + len(
+            predictions
+        )
+        summary["rows"] += len(predictions)
+        summary["requests"] += 1
+        summary["out_of_domain"] += sum(bool(p["out_of_domain"]) for p in predictions)
+        ids = [p["prediction_id"] for p in predictions]
+        summary["prediction_ids"] += ids
+        if feedback:
+            body = {
+                "feedback": [
+                    {"prediction_id": pid, TARGET: float(value)}
+                    for pid, value in zip(ids, part[TARGET], strict=True)
+                ]
+            }
+            _post(f"{base}/feedback", body, api_key, timeout)
+            summary["feedback_rows"] += len(ids)
+    return summary
+
+
+def _context(env: str | None) -> Any:
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    bootstrap_project(Path.cwd())
+    return KedroSession.create(env=env).load_context()
+
+
+@click.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(["control", "drift"]),
+    required=True,
+    help="control: test-split rows as they are; drift: with the configured shift.",
+)
+@click.option("--rows", type=click.IntRange(1), default=1000, show_default=True)
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Base URL of the running service (`kedro serve`).",
+)
+@click.option("--feedback", is_flag=True, help="Also post the rows' true MedHouseVal.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--env",
+    "-e",
+    default=None,
+    envvar="KEDRO_ENV",
+    help="Kedro environment whose data and scenarios are used.",
+)
+@click.option(
+    "--api-key",
+    envvar="SERVING_API_KEY",
+    default=None,
+    help="The service's API key (default: $SERVING_API_KEY).",
+)
+def traffic(  # click passes options by name
+    *,
+    scenario: str,
+    rows: int,
+    url: str,
+    feedback: bool,
+    seed: int,
+    env: str | None,
+    api_key: str | None,
+) -> None:
+    """Replay rows of the real data's test split through the live API.
+
+    The rows come from the test split of the data version the served champion was trained
+    on (GET /model), inside its filters; `drift` shifts them as `traffic.scenarios.drift`
+    in parameters_monitoring.yml says. Prints a JSON summary.
+    """
+    from california_housing.pipelines.data_processing.nodes import (  # noqa: PLC0415
+        assign_split,
+        validate_raw,
+    )
+
+    context = _context(env)
+    params = context.params
+    served = get_json(url.rstrip("/") + "/model")
+    version = served.get("data_version")
+    if version not in params["versions"]:
+        raise click.ClickException(
+            f"The service's model was trained on data version {version!r}, unknown to "
+            f"environment {env or 'local'!r} (versions: {sorted(params['versions'])})."
+        )
+    validated = validate_raw(context.catalog.load("california_housing_raw"))
+    split = assign_split(validated, params["split"]["test_size"], params["split"]["seed"])
+    frame = scenario_rows(
+        validated,
+        split,
+        params["versions"][version].get("filters") or {},
+        params["traffic"]["scenarios"][scenario],
+        rows=rows,
+        seed=seed,
+    )
+    try:
+        summary = replay(
+            url,
+            frame,
+            batch_rows=params["traffic"]["batch_rows"],
+            feedback=feedback,
+            api_key=api_key,
+        )
+    except TrafficError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary.pop("prediction_ids")
+    click.echo(json.dumps({"scenario": scenario, "seed": seed, "data_version": version} | summary))
+
+
+@click.command()
+@click.option("--env", "-e", default=None, envvar="KEDRO_ENV", help="Kedro environment.")
+@click.option(
+    "--retrain/--no-retrain",
+    "retrain",
+    default=None,
+    help="Run the retrain pipeline when the decision advises it "
+    "(default: monitoring.auto_retrain).",
+)
+@click.option(
+    "--params",
+    default=None,
+    help="Passed to both runs, e.g. prediction_log_url=sqlite:////path/log.db",
+)
+def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
+    """Run the monitoring pipeline, then retraining if the decision advises it.
+
+    Two separate `kedro run`s, one after the other (a pipeline never runs another from
+    inside a node): `kedro run --pipelines monitoring`, then, when decision.json says
+    `retrain: true` and retraining is on, `kedro run --pipelines retrain`.
+    """
+    env_args = (["--env", env] if env else []) + (["--params", params] if params else [])
+    kedro = [sys.executable, "-m", "kedro", "run"]
+    if subprocess.run([*kedro, "--pipelines", "monitoring", *env_args], check=False).returncode:  # noqa: S603
+        raise click.ClickException("The monitoring run failed (see its log above).")
+    context = _context(env)
+    decision = context.catalog.load("monitoring_decision")
+    auto = context.params["monitoring"].get("auto_retrain", False) if retrain is None else retrain
+    click.echo(f"monitoring: status={decision['status']} retrain={decision['retrain']}")
+    for reason in decision["reasons"]:
+        click.echo(f"  - {reason}")
+    if not (decision["retrain"] and auto):
+        return
+    click.echo("retraining: kedro run --pipelines retrain")
+    if subprocess.run([*kedro, "--pipelines", "retrain", *env_args], check=False).returncode:  # noqa: S603
+        raise click.ClickException("The retrain run failed (see its log above).")
