@@ -10,6 +10,7 @@ one, and a request uses the model it started with, so a switch drops no request.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -132,7 +133,12 @@ class Champion:
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        model = MatrixModel(mlflow.sklearn.load_model(f"models:/{self.name}/{version.version}"))
+        # into a temporary copy: loaded in place from a local artifact store, MLflow writes a
+        # file into the store's model folder (which fails on a read-only mount)
+        with tempfile.TemporaryDirectory(prefix="champion-") as copy:
+            uri = f"models:/{self.name}/{version.version}"
+            loaded = mlflow.sklearn.load_model(uri, dst_path=copy)
+        model = MatrixModel(loaded)
         data_version = version.tags.get("data_version", "")
         if data_version not in self.filters:
             logger.warning(
