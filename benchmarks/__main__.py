@@ -170,8 +170,9 @@ def time_tuning(repeat: int) -> dict[str, Any]:
         for i in range(repeat):
             for mode, args in modes.items():
                 restore_state(root)
+                load = os.getloadavg()[0]
                 runs[mode].append(run_kedro(root, args, f"{mode}-{i}"))
-                outcomes[mode].append(tuning_outcome(root))
+                outcomes[mode].append(tuning_outcome(root) | {"load_1m_at_start": round(load, 2)})
                 log(
                     f"[{i + 1}/{repeat}] {mode}: {runs[mode][-1].wall_seconds:.1f} s, "
                     f"best CV {outcomes[mode][-1]['best_cv_rmse']:.5f}, "
@@ -182,6 +183,7 @@ def time_tuning(repeat: int) -> dict[str, Any]:
         walls = [run.wall_seconds for run in runs[mode]]
         result[mode] = summarise(runs[mode], shlex.join(["kedro", "run", *args])) | {
             "slowest_over_fastest": round(max(walls) / min(walls), 3),
+            "load_1m_at_start": [o["load_1m_at_start"] for o in outcomes[mode]],
             "best_cv_rmse": [o["best_cv_rmse"] for o in outcomes[mode]],
             "test_rmse": [o["test_rmse"] for o in outcomes[mode]],
             "trial_states": outcomes[mode][0]["states"],

@@ -1,10 +1,10 @@
 """``python -m benchmarks serving``: ``kedro serve`` against ``mlflow models serve``.
 
 Both serve the same champion (an XGBoost pipeline of 300 trees on v3's features, trained on
-the real data and registered as ``california-housing@champion`` in a throw-away copy of the
-project), one worker each, on 127.0.0.1, one server at a time. The load generator is ``wrk``
-(C, event-driven, one thread; ``apt-get install wrk``) with a Lua script that POSTs a fixed
-body. Per server:
+the real data, logged by the project's promotion code and registered as
+``california-housing@champion`` in a throw-away copy of the project), one worker each, on
+127.0.0.1, one server at a time. The load generator is ``wrk`` (C, event-driven, one thread;
+``apt-get install wrk``) with a Lua script that POSTs a fixed body. Per server:
 
 - single row, 1 connection: latency p50 / p99;
 - single row, 16 connections: requests per second;
@@ -56,8 +56,9 @@ REGISTER = """
 import sys
 import mlflow
 import xgboost
-from mlflow.models import infer_signature
+from importlib.metadata import version
 from california_housing.datasets import CaliforniaHousingDataset
+from california_housing.datasets.mlflow_datasets import log_portable_model
 from california_housing.modelling import make_model
 from california_housing.schema import RAW_FEATURES, TARGET
 
@@ -69,21 +70,23 @@ model = make_model(
                          tree_method="hist", n_jobs=1, random_state=42),
     features,
 ).fit(kept[RAW_FEATURES], kept[TARGET])
-example = kept[RAW_FEATURES].head(5)
 mlflow.set_tracking_uri(uri)
 mlflow.set_experiment("serving-benchmark")
 with mlflow.start_run() as run:
-    mlflow.sklearn.log_model(
-        model, name="model", serialization_format="skops",
-        skops_trusted_types=["california_housing.features.FeatureEngineer",
-                             "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor"],
-        signature=infer_signature(example, model.predict(example)),
-        pip_requirements=["xgboost-cpu", "scikit-learn", "pandas", "skops"],
-    )
-version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name,
-                                tags={"candidate": "v3.xgboost", "data_version": "v3"})
-mlflow.MlflowClient().set_registered_model_alias(name, "champion", version.version)
-print(version.version)
+    pass
+# logged as a promoted champion is (the project's promotion code), then registered
+info = log_portable_model(
+    model, run.info.run_id,
+    input_example=kept[RAW_FEATURES].iloc[0].to_dict(),
+    pip_requirements=[f"{d}=={version(d)}" for d in
+                      ("scikit-learn", "xgboost-cpu", "pandas", "numpy", "skops")],
+    skops_trusted_types=["california_housing.features.FeatureEngineer",
+                         "xgboost.core.Booster", "xgboost.sklearn.XGBRegressor"],
+)
+registered = mlflow.register_model(info.model_uri, name,
+                                   tags={"candidate": "v3.xgboost", "data_version": "v3"})
+mlflow.MlflowClient().set_registered_model_alias(name, "champion", registered.version)
+print(registered.version)
 """
 
 
@@ -91,6 +94,19 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of the live processes of a process group, in seconds."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # pgrp; utime and stime are fields 14 and 15 of stat
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _group_peak_rss_mb(pgid: int) -> float:
@@ -185,7 +201,40 @@ def _parse_wrk(output: str) -> dict[str, Any]:
     return parsed
 
 
-def _measure(url: str, bodies: dict[str, bytes], repeat: int, root: Path) -> dict[str, Any]:
+def _wait_log_idle(url: str, timeout: float = 300) -> None:
+    """Wait until the prediction log's row count stops growing."""
+    previous, started = -1, time.monotonic()
+    while time.monotonic() - started < timeout:
+        with urllib.request.urlopen(url + "/predictions?limit=1") as answer:  # noqa: S310
+            total = json.load(answer)["total"]
+        if total == previous:
+            return
+        previous = total
+        time.sleep(1)
+
+
+def _drain(url: str, passes: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Wait until every answered row is in the prediction log; how long that took."""
+    answered = sum(p["requests"] for p in passes["single"] + passes["throughput"])
+    answered += 1000 * sum(p["requests"] for p in passes["batch"])
+    started = time.monotonic()
+    logged = 0
+    while time.monotonic() - started < 300:
+        with urllib.request.urlopen(url + "/predictions?limit=1") as answer:  # noqa: S310
+            logged = json.load(answer)["total"]
+        if logged >= answered:
+            break
+        time.sleep(1)
+    return {
+        "rows_answered": answered,
+        "rows_logged": logged,
+        "log_drain_seconds_after_load": round(time.monotonic() - started, 1),
+    }
+
+
+def _measure(
+    url: str, bodies: dict[str, bytes], repeat: int, root: Path, pgid: int
+) -> dict[str, Any]:
     passes: dict[str, list[dict[str, Any]]] = {"single": [], "throughput": [], "batch": []}
     for i in range(repeat):
         for name, connections, body, seconds in (
@@ -193,7 +242,15 @@ def _measure(url: str, bodies: dict[str, bytes], repeat: int, root: Path) -> dic
             ("throughput", 16, bodies["single"], SECONDS),
             ("batch", 1, bodies["batch"], BATCH_SECONDS),
         ):
-            passes[name].append(_wrk(url, body, connections, seconds / repeat, root))
+            cpu = _group_cpu_seconds(pgid)
+            result = _wrk(url, body, connections, seconds / repeat, root)
+            if url.endswith("/predict"):  # count the log writes the requests caused, too
+                _wait_log_idle(url.removesuffix("/predict"))
+            # the server's own CPU per request: what one core could serve, whatever the load
+            result["server_cpu_ms_per_request"] = round(
+                1000 * (_group_cpu_seconds(pgid) - cpu) / max(result["requests"], 1), 3
+            )
+            passes[name].append(result)
             log(f"[{i + 1}/{repeat}] {url} {name}: {passes[name][-1]}")
 
     def median(name: str, key: str) -> float:
@@ -204,6 +261,10 @@ def _measure(url: str, bodies: dict[str, bytes], repeat: int, root: Path) -> dic
         "single_row_p99_ms": median("single", "p99_ms"),
         "requests_per_second_16_connections": median("throughput", "requests_per_second"),
         "batch_1000_rows_p50_ms": median("batch", "p50_ms"),
+        "server_cpu_ms_per_request_16_connections": median(
+            "throughput", "server_cpu_ms_per_request"
+        ),
+        "server_cpu_ms_per_1000_row_batch": median("batch", "server_cpu_ms_per_request"),
         "non_2xx": sum(p["non_2xx"] for name in passes for p in passes[name]),
         "passes": passes,
     }
@@ -233,10 +294,9 @@ def time_serving(repeat: int) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}"
         command = [str(KEDRO), "serve", "--host", "127.0.0.1", "--port", str(port)]
         with _server(command, root, url, "/ready", "kedro-serve") as process:
-            results["kedro_serve"] = _measure(url + "/predict", bodies, repeat, root)
+            results["kedro_serve"] = _measure(url + "/predict", bodies, repeat, root, process.pid)
             results["kedro_serve"]["peak_rss_mb"] = _group_peak_rss_mb(process.pid)
-            with urllib.request.urlopen(url + "/predictions?limit=1") as answer:  # noqa: S310
-                results["kedro_serve"]["rows_logged"] = json.load(answer)["total"]
+            results["kedro_serve"] |= _drain(url, results["kedro_serve"]["passes"])
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         mlflow = PYTHON.with_name("mlflow")
@@ -246,12 +306,17 @@ def time_serving(repeat: int) -> dict[str, Any]:
         ]  # fmt: skip
         with _server(command, root, url, "/ping", "mlflow-models-serve") as process:
             results["mlflow_models_serve"] = _measure(
-                url + "/invocations", mlflow_bodies, repeat, root
+                url + "/invocations", mlflow_bodies, repeat, root, process.pid
             )
             results["mlflow_models_serve"]["peak_rss_mb"] = _group_peak_rss_mb(process.pid)
     ours, theirs = results["kedro_serve"], results["mlflow_models_serve"]
     results["throughput_ratio"] = round(
         ours["requests_per_second_16_connections"] / theirs["requests_per_second_16_connections"],
+        2,
+    )
+    results["cpu_per_request_ratio"] = round(
+        theirs["server_cpu_ms_per_request_16_connections"]
+        / ours["server_cpu_ms_per_request_16_connections"],
         2,
     )
     results["load_generator"] = "wrk -t1 (single row: -c1 and -c16; batch: -c1)"

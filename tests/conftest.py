@@ -24,6 +24,7 @@ from kedro.framework.startup import bootstrap_project
 from california_housing import structure
 from california_housing.datasets import CaliforniaHousingDataset
 from california_housing.datasets.california_housing_dataset import synthetic_california_housing
+from tests.mlflow_store import migrated_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,13 @@ def _structure_from_the_working_directory():
     """
     yield
     structure.read_from(None)
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """One empty, migrated MLflow SQLite database for the whole session: copy it, never
+    write to it (``tests.mlflow_store.store`` does both). Migrating one takes seconds."""
+    return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
 
 
 @pytest.fixture(scope="session")

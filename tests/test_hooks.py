@@ -24,15 +24,15 @@ from pluggy import PluginManager
 
 from california_housing.hooks import TrackingHook, flatten, git_commit
 from california_housing.tracking import CANDIDATE_TAG
-from tests.mlflow_store import migrated_template, store
+from tests.mlflow_store import store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
+def template(mlflow_template):
+    return mlflow_template
 
 
 @pytest.fixture

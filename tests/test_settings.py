@@ -7,8 +7,11 @@ from pathlib import Path
 import optuna
 import pytest
 from kedro.config import OmegaConfigLoader
+from kedro.framework.startup import bootstrap_project
 from kedro.pipeline import Node
+from kedro.validation.parameter_validator import ParameterValidator
 
+from california_housing.pipeline_registry import register_pipelines
 from california_housing.pipelines.reporting import create_pipeline as reporting_pipeline
 from california_housing.settings import CONFIG_LOADER_ARGS, quiet_library_warnings
 
@@ -20,12 +23,27 @@ def _warn(message: str, category: type[Warning], module: str) -> None:
     warnings.warn_explicit(message, category, f"{module.replace('.', '/')}.py", 1, module=module)
 
 
+@pytest.mark.parametrize("env", ["local", "test", "synthetic"])
+def test_loading_the_projects_configuration_warns_about_nothing(env):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_library_warnings()
+
+        loader = OmegaConfigLoader(
+            conf_source=str(REPO_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS
+        )
+        for key in ("parameters", "catalog", "mlflow", "globals"):
+            loader[key]
+
+    assert [str(w.message) for w in caught] == []
+
+
 def test_kedro_resolver_deprecations_are_silenced_and_the_same_from_the_project_shows():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         quiet_library_warnings()
 
-        OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)["parameters"]
+        OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)
         _warn(
             "register_new_resolver() is deprecated",
             UserWarning,
@@ -68,3 +86,23 @@ def test_the_leaderboards_namespaced_inputs_raise_no_dotted_name_warning(monkeyp
     monkeypatch.setattr(Node, NODE_MODULE._DOTTED_DATASET_NAME_WARNED, False)
     with pytest.warns(UserWarning, match="dataset names contain '.'"):  # others still warn
         Node(len, "a.b", "c", name="dotted")
+
+
+def test_building_and_validating_the_pipelines_warns_about_nothing(monkeypatch, caplog):
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    # Kedro warns about dotted names once per process: make this test see it if it came.
+    monkeypatch.setattr(Node, NODE_MODULE._DOTTED_DATASET_NAME_WARNED, False, raising=False)
+    bootstrap_project(REPO_ROOT)
+    parameters = OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)[
+        "parameters"
+    ]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipelines = register_pipelines()
+        nodes = {node.name: str(node) for pipeline in pipelines.values() for node in pipeline.nodes}
+        ParameterValidator(pipelines).validate_raw_params(parameters)
+
+    assert nodes["v3.linear.plot_predictions"].startswith("plot_predictions: plot_candidate_")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []

@@ -6,12 +6,12 @@ import mlflow
 import pytest
 
 from california_housing import tracking
-from tests.mlflow_store import migrated_template, store
+from tests.mlflow_store import store
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
+def template(mlflow_template):
+    return mlflow_template
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ the child through catalog entries that name it (``datasets/candidate_datasets.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -144,20 +145,22 @@ def _input_dataset(catalog: Any, name: str, data: Any, own: str) -> Any:
     filepath = catalog.config_resolver.resolve_pattern(name).get("filepath")
     if not filepath:
         return None
-    import mlflow  # noqa: PLC0415
-    from mlflow.data.code_dataset_source import CodeDatasetSource  # noqa: PLC0415
     from mlflow.entities import Dataset  # noqa: PLC0415
+    from mlflow.models import infer_signature  # noqa: PLC0415
 
     versioned = catalog.get(name)
     if isinstance(versioned, AbstractVersionedDataset) and versioned.resolve_load_version():
         path = PurePosixPath(filepath)  # Kedro's layout: <filepath>/<version>/<file name>
         filepath = str(path / versioned.resolve_load_version() / path.name)
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold NaN (advice for model signatures,
-        # not for a record of data) and its digest calls a pandas API that pandas 4 changes
+    with warnings.catch_warnings():  # MLflow's hint that integer columns cannot hold NaN:
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        warnings.filterwarnings("ignore", message="Starting with pandas version 4")
-        dataset = mlflow.data.from_pandas(data, source=CodeDatasetSource({}), name=name)
-        described = dataset.to_dict()  # computes the schema
-    source = {"source_type": "local", "source": json.dumps({"uri": filepath})}
-    return Dataset(**(described | source))
+        schema = infer_signature(data.head(100)).inputs.to_dict()  # advice for models only
+    hashed = pd.util.hash_pandas_object(data).to_numpy().tobytes()  # every row, index too
+    return Dataset(
+        name=name,
+        digest=hashlib.sha256(hashed).hexdigest()[:8],
+        source_type="local",
+        source=json.dumps({"uri": filepath}),
+        schema=json.dumps({"mlflow_colspec": schema}),
+        profile=json.dumps({"num_rows": len(data), "num_elements": int(data.size)}),
+    )

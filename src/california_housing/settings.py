@@ -31,7 +31,7 @@ def pinned(distribution: str) -> str:
     return f"{distribution}=={version(distribution)}"
 
 
-def utc_hours_ago(hours: float) -> str:
+def utc_hours_ago(hours: float | int) -> str:  # `int` too: omegaconf checks the hint
     """``${utc_hours_ago:168}`` -> the UTC time 168 hours ago, ``YYYY-MM-DD HH:MM:SS``.
 
     The default start of the monitoring window; this text form compares correctly with

@@ -9,12 +9,12 @@ from kedro.io import DatasetError
 from sklearn.linear_model import LinearRegression
 
 from california_housing.datasets import CandidateArtifactDataset, CandidateMetricsDataset
-from tests.mlflow_store import migrated_template, store
+from tests.mlflow_store import store
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
+def template(mlflow_template):
+    return mlflow_template
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """ChampionSplitsDataset: the champion's splits as saved when it was trained."""
 
+import shutil
+
 import mlflow
 import pandas as pd
 import pytest
@@ -11,7 +13,8 @@ NAME = "california-housing-test"
 
 
 @pytest.fixture
-def registry(tmp_path):
+def registry(tmp_path, mlflow_template):
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     yield tmp_path

@@ -1,5 +1,7 @@
 """MlflowMonitoringRunDataset on a real SQLite MLflow store."""
 
+import shutil
+
 import mlflow
 import pytest
 
@@ -7,7 +9,8 @@ from california_housing.datasets import MlflowMonitoringRunDataset
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, mlflow_template):
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     yield tmp_path

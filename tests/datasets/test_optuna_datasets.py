@@ -17,13 +17,9 @@ PRUNED_TRIAL, FAILED_TRIAL = 3, 4
 
 
 @pytest.fixture(scope="module")
-def empty_mlflow_db(tmp_path_factory):
-    """An MLflow SQLite store with its tables created (the migrations take seconds)."""
-    root = tmp_path_factory.mktemp("mlflow_template")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db").search_experiments()
-    return root / "mlflow.db"
+def empty_mlflow_db(mlflow_template):
+    """An MLflow SQLite store with its tables created (the session's template: copy it)."""
+    return mlflow_template
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ def postgres_bin() -> Path | None:
 
 
 def stop_group(process: subprocess.Popen, first: signal.Signals = signal.SIGTERM) -> None:
-    """Stop the process group that ``process`` leads: ``first``, then SIGKILL after 15 s."""
-    for sig, timeout in ((first, 15), (signal.SIGKILL, 15)):
+    """Stop the process group that ``process`` leads: ``first``, then SIGKILL after 5 s."""
+    for sig, timeout in ((first, 5), (signal.SIGKILL, 15)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         try:

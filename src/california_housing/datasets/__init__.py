@@ -10,6 +10,7 @@ from california_housing.datasets.mlflow_datasets import (
     MlflowCandidateRunsDataset,
     MlflowChampionDataset,
 )
+from california_housing.datasets.mlflow_input import MlflowInputDataset
 from california_housing.datasets.monitoring_run import MlflowMonitoringRunDataset
 from california_housing.datasets.optuna_datasets import (
     OptunaStudyDataset,
@@ -24,6 +25,7 @@ __all__ = [
     "ChampionSplitsDataset",
     "MlflowCandidateRunsDataset",
     "MlflowChampionDataset",
+    "MlflowInputDataset",
     "MlflowMonitoringRunDataset",
     "OptunaStudyDataset",
     "OptunaTrialRunsDataset",

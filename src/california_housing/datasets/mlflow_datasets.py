@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,9 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
     ``load`` describes the current champion (empty dict when there is none), with the
     model itself under ``model`` when ``load_model`` is set. ``save`` takes a promotion
     decision (see ``reporting.nodes.decide_promotion``): when it says ``promote``, the
-    candidate's fitted model (artifact ``model`` of its run) is logged to that same run as
-    a full MLflow model named ``promoted`` (see :func:`log_portable_model`), registered as a
-    new version, and the alias moves to it; otherwise nothing changes.
+    candidate's fitted model (its run's joblib artifact ``candidate_model``) is logged to
+    that same run as a full MLflow model named ``promoted`` (see :func:`log_portable_model`),
+    registered as a new version, and the alias moves to it; otherwise nothing changes.
     """
 
     def __init__(
@@ -98,6 +99,7 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         alias: str = "champion",
         *,
         load_model: bool = False,
+        candidate_model: str = "model.joblib",
         save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -108,6 +110,8 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             alias: The alias that marks the champion.
             load_model: Whether ``load`` also loads the champion's model (the exact
                 version the alias pointed at, as an sklearn estimator).
+            candidate_model: The artifact of a candidate's run that holds its fitted model
+                (a joblib file, see the catalog's ``{version}.{model}.regressor``).
             save_args: How a promoted model is logged: ``input_example`` (one raw row),
                 ``pip_requirements``, ``skops_trusted_types`` (see :func:`log_portable_model`).
             metadata: Kedro metadata; unused here.
@@ -115,6 +119,7 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         self._name = registered_model_name
         self._alias = alias
         self._load_model = load_model
+        self._candidate_model = candidate_model
         self._save_args = dict(save_args or {})
         self.metadata = metadata
 
@@ -158,9 +163,11 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
         """
         if not data.get("promote"):
             return
+        import joblib  # noqa: PLC0415
         import mlflow  # noqa: PLC0415
 
-        model = mlflow.sklearn.load_model(f"runs:/{data['run_id']}/model")
+        path = f"runs:/{data['run_id']}/{self._candidate_model}"
+        model = joblib.load(mlflow.artifacts.download_artifacts(path))  # our own run's file
         info = log_portable_model(model, data["run_id"], **self._save_args)
         version = mlflow.register_model(
             info.model_uri,
@@ -225,14 +232,16 @@ def log_portable_model(
         code = Path(folder) / "california_housing"
         code.mkdir()
         shutil.copy(features.__file__, code / "features.py")
-        return mlflow.sklearn.log_model(
-            model,
-            name=name,
-            run_id=run_id,
-            model_id=logged.model_id,
-            code_paths=[str(code)],
-            signature=ModelSignature(inputs=columns, outputs=inferred.outputs),
-            input_example=example,
-            pip_requirements=pip_requirements,
-            skops_trusted_types=skops_trusted_types,
-        )
+        with warnings.catch_warnings():  # MLflow's input-example check uses a pandas API
+            warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+            return mlflow.sklearn.log_model(
+                model,
+                name=name,
+                run_id=run_id,
+                model_id=logged.model_id,
+                code_paths=[str(code)],
+                signature=ModelSignature(inputs=columns, outputs=inferred.outputs),
+                input_example=example,
+                pip_requirements=pip_requirements,
+                skops_trusted_types=skops_trusted_types,
+            )

@@ -5,6 +5,7 @@ queries of conf/base/catalog.yml); the champion is a real model fitted on the re
 train split; the MLflow run lands in a SQLite tracking store in tmp_path.
 """
 
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import mlflow
@@ -74,9 +75,10 @@ def _traffic(setting, scenario, rows, seed, start=START):
 
 
 @pytest.fixture(scope="module")
-def tracking(tmp_path_factory):
-    """One SQLite MLflow store for the module (creating one costs seconds)."""
+def tracking(tmp_path_factory, mlflow_template):
+    """One SQLite MLflow store for the module (a copy of the session's migrated one)."""
     folder = tmp_path_factory.mktemp("mlflow")
+    shutil.copy(mlflow_template, folder / "mlflow.db")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
     yield folder

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from tests.serving.conftest import serving_env, start_server, wait_ready
@@ -70,6 +71,20 @@ def _snapshot(root: Path) -> dict[str, float]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in data.rglob("*") if p.is_file()}
 
 
+def _assert_feedback_recorded(root: Path, added: int) -> None:
+    """The retrain run records the rows it added as its input dataset, and their count."""
+    client = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db")
+    experiment = client.get_experiment_by_name("california-housing-test")
+    (run,) = client.search_runs(
+        [experiment.experiment_id],
+        "tags.kedro_pipeline = 'retrain' and attributes.run_name = 'retrain'",
+    )
+    (record,) = run.inputs.dataset_inputs
+    assert record.dataset.name == "feedback_source"
+    assert json.loads(record.dataset.profile)["num_rows"] == added
+    assert run.data.metrics["retrain.feedback_rows_added"] == added
+
+
 def test_the_loop_closes(loop_project, tmp_path):
     root = loop_project
     env = serving_env(root, "loop", poll_seconds=2)
@@ -115,7 +130,9 @@ def test_the_loop_closes(loop_project, tmp_path):
         assert decision["champion"]["version"] == before["version"]
 
         retrain = json.loads((root / REPORTS / "monitoring/retrain.json").read_text())
-        assert retrain["feedback"]["added_rows"] + retrain["feedback"]["refused_duplicates"] == 1500
+        added = retrain["feedback"]["added_rows"]
+        assert added + retrain["feedback"]["refused_duplicates"] == 1500
+        _assert_feedback_recorded(root, added)
         promotion = json.loads((root / REPORTS / "promotion_decision.json").read_text())
         report = (root / REPORTS / "monitoring/retrain.md").read_text()
         with server.client() as client:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -111,3 +111,20 @@ def plot_predictions(predictions: pd.DataFrame, model: Pipeline, candidate: str)
     return predictions_figure(
         predictions["actual"].to_numpy(), predictions["predicted"].to_numpy(), title
     )
+
+
+def plot_predictions_for(candidate: str) -> Callable[[pd.DataFrame, Pipeline], Figure]:
+    """The node function that draws ``candidate``'s figure with :func:`plot_predictions`.
+
+    Args:
+        candidate: The candidate's name (``v3.xgboost``), which titles the figure.
+
+    Returns:
+        ``plot_candidate_predictions(predictions, model) -> Figure``.
+    """
+
+    def plot_candidate_predictions(predictions: pd.DataFrame, model: Pipeline) -> Figure:
+        """Draw this candidate's figure: actual vs predicted, residuals vs predicted."""
+        return plot_predictions(predictions, model, candidate)
+
+    return plot_candidate_predictions

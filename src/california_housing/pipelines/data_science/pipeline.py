@@ -1,14 +1,12 @@
 """Wiring of the data_science pipeline: one candidate template per version x model."""
 
-from functools import partial
-
 from kedro.pipeline import Node, Pipeline
 
 from california_housing import structure
 from california_housing.pipelines.data_science.nodes import (
     evaluate_predictions,
     fit_model,
-    plot_predictions,
+    plot_predictions_for,
     predict_test,
 )
 from california_housing.tracking import CANDIDATE_TAG, candidate_name
@@ -34,7 +32,7 @@ def evaluation_template(candidate_name: str) -> Pipeline:
                 name="evaluate_model",
             ),
             Node(
-                partial(plot_predictions, candidate=candidate_name),
+                plot_predictions_for(candidate_name),
                 ["predictions", "regressor"],
                 "predictions_plot",
                 name="plot_predictions",

@@ -183,10 +183,11 @@ class TrialProgress:
         elapsed = time.monotonic() - self.started
         finished = len(study.get_trials(deepcopy=False, states=finished_states()))
         left = max(self.n_trials - finished, 0)
-        state = trial.state.name
+        state, label = trial.state.name, "cv_rmse"
         if trial.state == optuna.trial.TrialState.PRUNED:
             state += f" after {len(trial.intermediate_values)} fold(s)"
-        value = f"cv_rmse {trial.value:.5f}" if trial.value is not None else "no value"
+            label = "running mean"  # of the folds it ran: not a CV score
+        value = f"{label} {trial.value:.5f}" if trial.value is not None else "no value"
         try:
             best = f"best {study.best_value:.5f} (trial {study.best_trial.number})"
         except ValueError:  # no complete trial yet
