@@ -1,6 +1,7 @@
 """MlflowInputDataset: the table is saved, and recorded as an input of the active run."""
 
 import json
+import shutil
 
 import mlflow
 import pandas as pd
@@ -10,7 +11,8 @@ from california_housing.datasets import MlflowInputDataset
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, mlflow_template):
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
     yield tmp_path
