@@ -8,7 +8,10 @@ host, and both services must answer alike. Every container and the image are rem
 end, whatever the outcome; the build stage's cached layers are kept as podman's build cache
 (``podman image prune`` removes them).
 
-Skipped only where podman is not installed; ``.ci/run`` runs ``container-setup`` first.
+Skipped only where podman is not installed; ``.ci/run`` runs ``container-setup`` first (it
+builds the ``python:3.11-slim`` base from Debian packages; elsewhere the build pulls it).
+Rootful podman is what runs here; for rootless podman the folders the container writes are
+handed over with ``podman unshare``.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def image() -> Iterator[str]:
     tag = f"localhost/california-housing:test-{uuid.uuid4().hex[:10]}"
     try:
         podman(
-            "build", "--pull=never", "--format", "docker",
+            "build", "--pull=missing", "--format", "docker",
             "--build-arg", "WHEELHOUSE=wheelhouse",
             "--tag", tag, str(REPO_ROOT),
             timeout=BUILD_TIMEOUT,
@@ -215,8 +218,23 @@ def log_folder() -> Path:
     unwritten at a shutdown (``serving.log_spill_path``, under data/).
     """
     folder = world_readable_tmp("container-log-")
-    os.chown(folder, APP_UID, APP_UID)
+    if os.geteuid() == 0:
+        os.chown(folder, APP_UID, APP_UID)
+    else:  # rootless podman: the container's uids map to the user's subordinate ids
+        podman("unshare", "chown", f"{APP_UID}:{APP_UID}", str(folder))
     return folder
+
+
+def reclaim(folder: Path) -> None:
+    """Give a folder the container wrote to back to the user running the tests (rootless)."""
+    if os.geteuid() != 0:
+        podman("unshare", "chown", "-R", "0:0", str(folder), check=False)
+
+
+def remove_folder(folder: Path) -> None:
+    """Remove a folder the container wrote to."""
+    reclaim(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def container_env(store: Path) -> dict[str, str]:
@@ -244,7 +262,7 @@ def inside(image: str, store: Path) -> Iterator[Container]:
     finally:
         if container is not None:
             container.remove()
-        shutil.rmtree(logs, ignore_errors=True)
+        remove_folder(logs)
 
 
 @pytest.fixture(scope="module")
@@ -407,12 +425,15 @@ def test_sigterm_stops_cleanly_and_logs_every_acknowledged_prediction(
 
         assert exit_code == "0", container.logs()
         assert len(acknowledged) >= 300
+        reclaim(logs)
         with sqlite3.connect(logs / "prediction_log.db") as db:
             logged = {row[0] for row in db.execute("SELECT prediction_id FROM predictions")}
         missing = set(acknowledged) - logged
         assert not missing, f"{len(missing)} acknowledged predictions are not in the log"
     finally:
-        shutil.rmtree(logs, ignore_errors=True)
+        for container in containers:
+            container.remove()
+        remove_folder(logs)
 
 
 # ---- the compose stack: parsed by podman-compose (not run: no image registry here) ----------
