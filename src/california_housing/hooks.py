@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -58,6 +59,21 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _log_inputs(client: Any, run_id: str, datasets: list[Any]) -> None:
+    """Log input datasets to ``run_id``, trying twice.
+
+    Workers that log the same dataset (name and digest) to one tracking server at the same
+    moment race on its insert; the server refuses the loser, whose second try finds it.
+    """
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        client.log_inputs(run_id, datasets=datasets)
+    except MlflowException:
+        time.sleep(0.5)
+        client.log_inputs(run_id, datasets=datasets)
 
 
 def _candidate(node: Node) -> str | None:
@@ -109,7 +125,7 @@ class TrackingHook:
         short = [Param(k, str(v)) for k, v in params.items() if k not in long]
         client.log_batch(run_id, params=short)
         if datasets:
-            client.log_inputs(run_id, datasets=datasets)
+            _log_inputs(client, run_id, datasets)
 
     @hook_impl
     def on_node_error(self, node: Node) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
@@ -80,11 +81,7 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
 
         if self._storage.startswith("sqlite:///"):
             Path(self._storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        storage = optuna.storages.RDBStorage(
-            self._storage,
-            heartbeat_interval=self._heartbeat_interval,
-            grace_period=self._grace_period,
-        )
+        storage = self._open_storage(optuna)
         study = optuna.create_study(
             storage=storage,
             study_name=self._study_name,
@@ -95,6 +92,30 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         return study
+
+    def _open_storage(self, optuna: Any, attempts: int = 3) -> Any:
+        """Connect to the storage, creating Optuna's tables on first use.
+
+        Workers started together on an empty database all create the tables; PostgreSQL
+        lets one win and refuses the others' ``CREATE`` (duplicate key or table). Those
+        try again after a moment and find the tables in place.
+        """
+        from sqlalchemy.exc import IntegrityError, ProgrammingError  # noqa: PLC0415
+
+        def connect() -> Any:
+            return optuna.storages.RDBStorage(
+                self._storage,
+                heartbeat_interval=self._heartbeat_interval,
+                grace_period=self._grace_period,
+            )
+
+        for attempt in range(1, attempts):
+            try:
+                return connect()
+            except (IntegrityError, ProgrammingError):
+                logger.info("Another worker is creating Optuna's tables; retrying")
+                time.sleep(0.5 * attempt)
+        return connect()
 
     def save(self, data: Any) -> None:
         """Trials are written to the storage as they finish; nothing to save.
