@@ -33,7 +33,10 @@ from typing import Any
 from benchmarks.harness import KEDRO, PYTHON, BenchmarkError, child_env, log, project_copy
 
 SECONDS = 30.0  # per measurement (all passes together)
-BATCH_SECONDS = 15.0
+# Short on purpose: back-to-back 1,000-row batches are ~100,000 rows/s, more than the SQLite
+# log writes for long; a longer pass fills the log's buffer and then measures its 503
+# back-pressure, not a batch's latency.
+BATCH_SECONDS = 1.0
 MODEL_NAME = "california-housing"  # conf/base's registered model name
 V3_FEATURES = [
     "rooms_per_household",
@@ -214,9 +217,9 @@ def _wait_log_idle(url: str, timeout: float = 300) -> None:
 
 
 def _drain(url: str, passes: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Wait until every answered row is in the prediction log; how long that took."""
-    answered = sum(p["requests"] for p in passes["single"] + passes["throughput"])
-    answered += 1000 * sum(p["requests"] for p in passes["batch"])
+    """Wait until every row answered 200 is in the prediction log; how long that took."""
+    answered = sum(p["requests"] - p["non_2xx"] for p in passes["single"] + passes["throughput"])
+    answered += 1000 * sum(p["requests"] - p["non_2xx"] for p in passes["batch"])
     started = time.monotonic()
     logged = 0
     while time.monotonic() - started < 300:
