@@ -112,10 +112,8 @@ def catalog(tmp_path):
     return catalog
 
 
-def run(pipeline, catalog, repo, *, experiment_id, pipelines=("data_science",), end=True):
+def run(pipeline, catalog, repo, *, experiment_id, pipelines=("data_science",)):
     """What ``kedro run`` does around the runner, with TrackingHook registered.
-
-    ``end=False`` skips the pipeline-level hooks that end the runs.
 
     Returns:
         The parent run's id; the parent is left open (kedro-mlflow would end it).
@@ -136,11 +134,9 @@ def run(pipeline, catalog, repo, *, experiment_id, pipelines=("data_science",), 
     try:
         SequentialRunner().run(pipeline, catalog, manager)
     except Exception as error:
-        if end:
-            manager.hook.on_pipeline_error(error=error, **args)
+        manager.hook.on_pipeline_error(error=error, **args)
         raise
-    if end:
-        manager.hook.after_pipeline_run(run_result={}, **args)
+    manager.hook.after_pipeline_run(run_result={}, **args)
     return parent
 
 
@@ -226,18 +222,13 @@ def test_a_run_failing_before_any_candidate_leaves_no_child_runs(experiment_id, 
     assert child_runs(parent) == {}
 
 
-def test_a_failing_candidate_is_marked_failed_at_once_and_the_rest_at_the_end(
-    experiment_id, catalog, repo
-):
+def test_a_failing_candidate_ends_every_child_run_failed(experiment_id, catalog, repo):
     pipeline = prepare() + candidate("good") + candidate("bad", after=["v1.good.rmse"])
 
     with pytest.raises(ValueError, match="this candidate fails"):
-        run(pipeline, catalog, repo, experiment_id=experiment_id, end=False)
+        run(pipeline, catalog, repo, experiment_id=experiment_id)
 
     parent = mlflow.active_run().info.run_id
-    status = {name: r.info.status for name, r in child_runs(parent).items()}
-    assert status == {"v1.good": "RUNNING", "v1.bad": "FAILED"}  # on_node_error
-    TrackingHook().on_pipeline_error(pipeline)
     status = {name: r.info.status for name, r in child_runs(parent).items()}
     assert status == {"v1.good": "FAILED", "v1.bad": "FAILED"}
 

@@ -35,11 +35,8 @@ def children(parent_id):
     return client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_id}'")
 
 
-def test_names_split_back_into_version_and_model():
-    name = tracking.candidate_name("v3", "xgboost_tuned")
-
-    assert name == "v3.xgboost_tuned"
-    assert tracking.split_candidate(name) == ("v3", "xgboost_tuned")
+def test_a_candidate_is_named_version_dot_model():
+    assert tracking.candidate_name("v3", "xgboost_tuned") == "v3.xgboost_tuned"
 
 
 def test_child_run_is_created_on_first_use_with_the_parents_tags(parent):
@@ -94,13 +91,11 @@ def test_without_a_parent_run_the_error_says_how_to_get_one(experiment_id):
 def test_close_ends_running_children_and_only_those(parent):
     done = tracking.candidate_run_id("v1.linear")
     running = tracking.candidate_run_id("v1.xgboost")
-    failed = tracking.candidate_run_id("v2.xgboost")
     mlflow.MlflowClient().set_terminated(done, "FINISHED")
 
-    assert tracking.close_candidate_runs(parent, "FAILED", candidate="v2.xgboost") == 1
-    assert tracking.close_candidate_runs(parent, "FINISHED") == 1
+    assert tracking.close_candidate_runs(parent, "FAILED") == 1
 
     status = {run.info.run_id: run.info.status for run in children(parent)}
-    assert status == {done: "FINISHED", running: "FINISHED", failed: "FAILED"}
+    assert status == {done: "FINISHED", running: "FAILED"}
     assert tracking.close_candidate_runs(parent) == 0  # and it never creates one
-    assert len(children(parent)) == 3
+    assert len(children(parent)) == 2

@@ -1,26 +1,24 @@
 """What kedro-mlflow does not know about the runs; stateless, every write by run id.
 
 kedro-mlflow opens one run per ``kedro run`` (the parent) and logs all ``params:`` to it.
-:class:`TrackingHook` adds to the parent what made it (git commit, env, pipelines,
-session); to a candidate's child run (``tracking.candidate_run_id``), before each of its
-nodes, the node's ``params:`` and the catalog files it reads (MLflow dataset tracking),
-which describe that candidate; and ends the child runs with the pipeline. A child is
-created by its candidate's first node, so a run failing before has none. Outputs reach
-the child through catalog entries that name it (``datasets/candidate_datasets.py``).
+:class:`TrackingHook` tags the parent with what made it (git commit, env, pipelines,
+session); logs, before each candidate node, the node's ``params:`` and the catalog files
+it reads to that candidate's child run (``tracking.candidate_run_id``: created by the
+candidate's first node, so a run failing before has none); and ends the child runs with
+the pipeline. Outputs reach the child through catalog entries that name it
+(``datasets/candidate_datasets.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import subprocess
 import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractVersionedDataset
 from kedro.pipeline import Node, Pipeline
@@ -30,6 +28,7 @@ from california_housing.tracking import (
     candidate_run_id,
     close_candidate_runs,
     parent_run_id,
+    table_record,
 )
 
 MAX_PARAM_LENGTH = 6000  #: MLflow's limit; longer values become tags, as in kedro-mlflow
@@ -61,21 +60,6 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _log_inputs(client: Any, run_id: str, datasets: list[Any]) -> None:
-    """Log input datasets to ``run_id``, trying twice.
-
-    Workers that log the same dataset (name and digest) to one tracking server at the same
-    moment race on its insert; the server refuses the loser, whose second try finds it.
-    """
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-
-    try:
-        client.log_inputs(run_id, datasets=datasets)
-    except MlflowException:
-        time.sleep(0.5)
-        client.log_inputs(run_id, datasets=datasets)
-
-
 def _candidate(node: Node) -> str | None:
     return node.namespace if CANDIDATE_TAG in node.tags and node.namespace else None
 
@@ -102,36 +86,42 @@ class TrackingHook:
 
     @hook_impl(trylast=True)  # after kedro-mlflow has (re)attached the parent run
     def before_node_run(self, node: Node, catalog: Any, inputs: dict[str, Any]) -> None:
-        """Log a candidate node's ``params:`` inputs and catalog files to its child run."""
+        """Log a candidate node's ``params:`` and the catalog files it reads to its run.
+
+        Files are MLflow input datasets (``training`` for a train split, else
+        ``evaluation``); in-memory data and the candidate's own results are not inputs.
+        """
         candidate = _candidate(node)
         if candidate is None or parent_run_id() is None:
             return
         import mlflow  # noqa: PLC0415
-        from mlflow.entities import DatasetInput, InputTag, Param  # noqa: PLC0415
+        from mlflow.entities import Param  # noqa: PLC0415
 
         params = flatten({k[7:]: v for k, v in inputs.items() if k.startswith("params:")})
-        datasets = [
-            DatasetInput(dataset, [InputTag("mlflow.data.context", context)])
-            for name, data in inputs.items()
-            if (dataset := _input_dataset(catalog, name, data, own=f"{candidate}."))
-            for context in ["training" if name.endswith("train") else "evaluation"]
-        ]
-        if not params and not datasets:
+        files = {
+            name: (uri, "training" if name.endswith("train") else "evaluation")
+            for name in inputs
+            if isinstance(inputs[name], pd.DataFrame)
+            and not name.startswith(f"{candidate}.")
+            and (uri := _file_read(catalog, name))
+        }
+        if not params and not files:
             return
         run_id, client = candidate_run_id(candidate), mlflow.MlflowClient()
         long = {k: str(v) for k, v in params.items() if len(str(v)) > MAX_PARAM_LENGTH}
         for key, value in long.items():
             client.set_tag(run_id, key, value)
-        short = [Param(k, str(v)) for k, v in params.items() if k not in long]
-        client.log_batch(run_id, params=short)
-        if datasets:
-            _log_inputs(client, run_id, datasets)
-
-    @hook_impl
-    def on_node_error(self, node: Node) -> None:
-        """Mark the failed node's candidate run ``FAILED`` (if the candidate has one)."""
-        if (candidate := _candidate(node)) and (parent := parent_run_id()):
-            close_candidate_runs(parent, "FAILED", candidate=candidate)
+        client.log_batch(
+            run_id, params=[Param(k, str(v)) for k, v in params.items() if k not in long]
+        )
+        records = [
+            table_record(name, inputs[name], uri, context) for name, (uri, context) in files.items()
+        ]
+        try:  # workers logging the same new dataset to one server race on its insert:
+            client.log_inputs(run_id, datasets=records)
+        except mlflow.exceptions.MlflowException:  # the loser's second try finds it
+            time.sleep(0.5)
+            client.log_inputs(run_id, datasets=records)
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow ends the parent run
     def after_pipeline_run(self, pipeline: Pipeline) -> None:
@@ -140,7 +130,7 @@ class TrackingHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow ends the parent run
     def on_pipeline_error(self, pipeline: Pipeline) -> None:
-        """End the candidate runs still running ``FAILED``."""
+        """End the candidate runs ``FAILED``: the ``kedro run`` that made them failed."""
         _close(pipeline, "FAILED")
 
 
@@ -149,34 +139,12 @@ def _close(pipeline: Pipeline, status: str) -> None:
         close_candidate_runs(parent, status)
 
 
-def _input_dataset(catalog: Any, name: str, data: Any, own: str) -> Any:
-    """MLflow's record (name, digest, schema, rows, file) of a catalog file's table.
-
-    None for parameters, in-memory data and the candidate's ``own`` results.
-    """
-    import pandas as pd  # noqa: PLC0415
-
-    if name.startswith(("params:", own)) or not isinstance(data, pd.DataFrame):
-        return None
+def _file_read(catalog: Any, name: str) -> str | None:
+    """The file a catalog entry loads, its exact version included; None if not a file."""
     filepath = catalog.config_resolver.resolve_pattern(name).get("filepath")
-    if not filepath:
-        return None
-    from mlflow.entities import Dataset  # noqa: PLC0415
-    from mlflow.models import infer_signature  # noqa: PLC0415
-
-    versioned = catalog.get(name)
-    if isinstance(versioned, AbstractVersionedDataset) and versioned.resolve_load_version():
-        path = PurePosixPath(filepath)  # Kedro's layout: <filepath>/<version>/<file name>
-        filepath = str(path / versioned.resolve_load_version() / path.name)
-    with warnings.catch_warnings():  # MLflow's hint that integer columns cannot hold NaN:
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        schema = infer_signature(data.head(100)).inputs.to_dict()  # advice for models only
-    hashed = pd.util.hash_pandas_object(data).to_numpy().tobytes()  # every row, index too
-    return Dataset(
-        name=name,
-        digest=hashlib.sha256(hashed).hexdigest()[:8],
-        source_type="local",
-        source=json.dumps({"uri": filepath}),
-        schema=json.dumps({"mlflow_colspec": schema}),
-        profile=json.dumps({"num_rows": len(data), "num_elements": int(data.size)}),
-    )
+    dataset = catalog.get(name)
+    if filepath and isinstance(dataset, AbstractVersionedDataset):
+        version = dataset.resolve_load_version()  # Kedro's <filepath>/<version>/<file name>
+        path = PurePosixPath(filepath)
+        filepath = str(path / version / path.name) if version else filepath
+    return filepath

@@ -1,16 +1,20 @@
 """Which MLflow run a candidate's tracking goes to: the one rule, in one place.
 
-A *candidate* is one data version x one model, named ``{version}.{model}`` (``v3.xgboost``,
-``v3.xgboost_tuned``). Each candidate logs to a child run of the run kedro-mlflow opens for
-the whole ``kedro run`` (the *parent*). The child run is found or created, by name, the first
-time the candidate logs anything, and every dataset that writes for that candidate passes its
-id explicitly (``run_id=``): nothing depends on which run is MLflow's active one at the time.
+A *candidate* is one data version x one model, ``{version}.{model}`` (``v3.xgboost``). It
+logs to a child run of the run kedro-mlflow opens for the ``kedro run`` (the *parent*),
+found or created by name the first time the candidate logs. Every writer passes that id
+explicitly (``run_id=``): nothing depends on which run is MLflow's active one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
+import warnings
 from typing import Any
+
+import pandas as pd
 
 #: Tag of the nodes that belong to a candidate, and tag of a candidate's MLflow run.
 CANDIDATE_TAG = "candidate"
@@ -24,12 +28,6 @@ def candidate_name(version: str, model: str) -> str:
     return f"{version}.{model}"
 
 
-def split_candidate(candidate: str) -> tuple[str, str]:
-    """``"v3.xgboost_tuned"`` -> ``("v3", "xgboost_tuned")``."""
-    version, _, model = candidate.partition(".")
-    return version, model
-
-
 def parent_run_id() -> str | None:
     """The run kedro-mlflow opened for this ``kedro run`` (None outside a tracked run)."""
     import mlflow  # noqa: PLC0415 (keeps `kedro --help` fast)
@@ -41,9 +39,12 @@ def parent_run_id() -> str | None:
 def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
     """The id of ``candidate``'s child run under ``parent_id``, created on first use.
 
-    ``parent_id`` defaults to the run kedro-mlflow opened (the active run); without one,
-    RuntimeError says how to get one. The child gets the parent's tags (git commit, kedro
-    env...) plus ``candidate``, ``data_version``, ``model_type``. Thread-safe.
+    ``parent_id`` defaults to the active run (kedro-mlflow's). The child gets the parent's
+    tags (git commit, kedro env...) plus ``candidate``, ``data_version``, ``model_type``.
+    Thread-safe.
+
+    Raises:
+        RuntimeError: No parent run; the message says how to get one.
     """
     import mlflow  # noqa: PLC0415
 
@@ -72,35 +73,50 @@ def _children_of(client: Any, parent_id: str, condition: str) -> list[str]:
 
 def _create(client: Any, parent_id: str, candidate: str) -> str:
     parent = client.get_run(parent_id)
-    version, model = split_candidate(candidate)
-    inherited = {
-        k: v
-        for k, v in parent.data.tags.items()
-        if k not in {"mlflow.runName", "mlflow.parentRunId"}
-    }
-    tags = {"mlflow.parentRunId": parent_id, CANDIDATE_TAG: candidate}
+    version, _, model = candidate.partition(".")
+    tags = {k: v for k, v in parent.data.tags.items() if k != "mlflow.runName"}
+    tags |= {"mlflow.parentRunId": parent_id, CANDIDATE_TAG: candidate}
     tags |= {"data_version": version, "model_type": model}
-    run = client.create_run(parent.info.experiment_id, run_name=candidate, tags=inherited | tags)
+    run = client.create_run(parent.info.experiment_id, run_name=candidate, tags=tags)
     return run.info.run_id
 
 
-def close_candidate_runs(
-    parent_id: str, status: str = "FINISHED", candidate: str | None = None
-) -> int:
-    """End the child runs of ``parent_id`` still running; return how many (never creates).
+def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
+    """End ``parent_id``'s child runs still running with ``status``; return how many.
 
-    ``status``: FINISHED or FAILED; ``candidate``: only that one's run (a node failed).
+    Never creates a run, so a ``kedro run`` that failed before its first candidate has none.
     """
     import mlflow  # noqa: PLC0415
 
     client = mlflow.MlflowClient()
-    condition = "attributes.status = 'RUNNING'"
-    if candidate is not None:
-        condition += f" and tags.{CANDIDATE_TAG} = '{candidate}'"
-    running = _children_of(client, parent_id, condition)
+    running = _children_of(client, parent_id, "attributes.status = 'RUNNING'")
     for run_id in running:
         client.set_terminated(run_id, status=status)
     with _lock:
-        for key in [k for k in _children if k[0] == parent_id and candidate in (None, k[1])]:
+        for key in [key for key in _children if key[0] == parent_id]:
             del _children[key]
     return len(running)
+
+
+def table_record(name: str, data: pd.DataFrame, uri: str, context: str) -> Any:
+    """MLflow's record of a table read from or written to ``uri``, as a run's input.
+
+    Name, digest of every row, schema (inferred from 100 rows: a whole table takes ~0.5 s),
+    row count and file, tagged with ``context`` (``training``, ``evaluation``...).
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag  # noqa: PLC0415
+    from mlflow.models import infer_signature  # noqa: PLC0415
+
+    with warnings.catch_warnings():  # a hint that integer columns cannot hold NaN: for models
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        schema = infer_signature(data.head(100)).inputs.to_dict()
+    hashed = pd.util.hash_pandas_object(data).to_numpy().tobytes()
+    dataset = Dataset(
+        name=name,
+        digest=hashlib.sha256(hashed).hexdigest()[:8],
+        source_type="local",
+        source=json.dumps({"uri": uri}),
+        schema=json.dumps({"mlflow_colspec": schema}),
+        profile=json.dumps({"num_rows": len(data), "num_elements": int(data.size)}),
+    )
+    return DatasetInput(dataset, [InputTag("mlflow.data.context", context)])

@@ -1,9 +1,8 @@
 """Datasets that write to a candidate's MLflow run, named in their catalog entry.
 
-An entry says ``candidate: "{version}.{model}"``; at save time the dataset asks
-``tracking.candidate_run_id`` for that candidate's child run under the ``kedro run``'s
-parent run (creating it on the candidate's first log) and logs to it by id. Which run an
-output lands in is read from the catalog, not from hook state or MLflow's active run.
+An entry says ``candidate: "{version}.{model}"``; at save time the dataset gets that
+candidate's child run from ``tracking.candidate_run_id`` (created on the candidate's first
+log) and logs to it by id. Which run an output lands in is read from the catalog.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
     """A file (or folder) saved by a Kedro dataset, then logged to the candidate's run.
 
     The latest copy stays at the wrapped dataset's ``filepath`` (loads read it); MLflow
-    keeps each ``kedro run``'s copy, a folder under its own name. Example::
+    keeps each ``kedro run``'s copy. ``artifact_path`` is its folder in the run (default:
+    the root); ``metadata`` is Kedro's (kedro-viz layer). Example::
 
         "{version}.{model}.metrics":
           type: california_housing.datasets.CandidateArtifactDataset
@@ -36,20 +36,15 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
         artifact_path: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Build the wrapped ``dataset`` (``type`` and ``filepath`` required).
-
-        ``artifact_path`` is the folder in the run (default: its root); ``metadata`` is
-        Kedro's (kedro-viz layer), unused here.
-        """
+        """Build the wrapped ``dataset`` (``type`` and ``filepath`` required)."""
         if not isinstance(dataset, dict) or not {"type", "filepath"} <= dataset.keys():
             raise DatasetError(
                 f"CandidateArtifactDataset for {candidate!r} needs 'dataset': the "
                 f"configuration of a file dataset, with 'type' and 'filepath'; got {dataset!r}."
             )
         self._candidate, self._filepath = candidate, str(dataset["filepath"])
-        self._artifact_path = artifact_path
+        self._artifact_path, self.metadata = artifact_path, metadata
         self._dataset = AbstractDataset.from_config(candidate, copy.deepcopy(dataset))
-        self.metadata = metadata
 
     def load(self) -> Any:
         """Load the latest copy on disk."""
@@ -57,7 +52,7 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         """Write the file, then log it to the candidate's run (no run: nothing is written)."""
-        import mlflow  # noqa: PLC0415
+        import mlflow  # noqa: PLC0415 (keeps `kedro --help` fast)
 
         run_id = candidate_run_id(self._candidate)
         self._dataset.save(data)
@@ -81,9 +76,8 @@ class CandidateMetricsDataset(AbstractDataset[dict[str, Any], None]):
     """
 
     def __init__(self, candidate: str, metadata: dict[str, Any] | None = None) -> None:
-        """Log to the run of ``candidate`` (``{version}.{model}``); ``metadata`` is unused."""
-        self._candidate = candidate
-        self.metadata = metadata
+        """Log to the run of ``candidate`` (``{version}.{model}``); ``metadata`` is Kedro's."""
+        self._candidate, self.metadata = candidate, metadata
 
     def load(self) -> None:
         """Not available: read the run in MLflow, or the candidate's metrics file."""
@@ -95,9 +89,9 @@ class CandidateMetricsDataset(AbstractDataset[dict[str, Any], None]):
         from mlflow.entities import Metric  # noqa: PLC0415
 
         now = int(time.time() * 1000)
-        entries = {k: v if isinstance(v, dict) else {"value": v} for k, v in data.items()}
+        values = {k: v if isinstance(v, dict) else {"value": v} for k, v in data.items()}
         metrics = [
-            Metric(k, float(v["value"]), now, int(v.get("step", 0))) for k, v in entries.items()
+            Metric(k, float(v["value"]), now, int(v.get("step", 0))) for k, v in values.items()
         ]
         mlflow.MlflowClient().log_batch(candidate_run_id(self._candidate), metrics=metrics)
 

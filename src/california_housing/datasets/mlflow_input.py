@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset
 
-from california_housing.tracking import parent_run_id
+from california_housing.tracking import parent_run_id, table_record
 
 
 def _filepath(config: dict[str, Any]) -> str | None:
@@ -58,22 +58,11 @@ class MlflowInputDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         """
         self._dataset.save(data)
         run_id = parent_run_id()
-        if run_id is None:
-            return
-        import json  # noqa: PLC0415
+        if run_id is not None:
+            import mlflow  # noqa: PLC0415 (keeps `kedro --help` fast)
 
-        import mlflow  # noqa: PLC0415
-        from mlflow.data.code_dataset_source import CodeDatasetSource  # noqa: PLC0415
-        from mlflow.entities import Dataset, DatasetInput, InputTag  # noqa: PLC0415
-
-        described = mlflow.data.from_pandas(
-            data, source=CodeDatasetSource({}), name=self._name
-        ).to_dict()
-        source = {"source_type": "local", "source": json.dumps({"uri": self._source})}
-        record = DatasetInput(
-            Dataset(**(described | source)), [InputTag("mlflow.data.context", self._context)]
-        )
-        mlflow.MlflowClient().log_inputs(run_id, datasets=[record])
+            record = table_record(self._name, data, self._source or "", self._context)
+            mlflow.MlflowClient().log_inputs(run_id, datasets=[record])
 
     def _describe(self) -> dict[str, Any]:
         return {"name": self._name, "context": self._context, "source": self._source}
