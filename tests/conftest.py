@@ -48,10 +48,20 @@ def _structure_from_the_working_directory():
 
 
 @pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory):
-    """One empty, migrated MLflow SQLite database for the whole session: copy it, never
-    write to it (``tests.mlflow_store.store`` does both). Migrating one takes seconds."""
-    return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
+def mlflow_template(request, tmp_path_factory):
+    """One empty, migrated MLflow SQLite database: copy it, never write to it
+    (``tests.mlflow_store.store`` does both).
+
+    Migrating one takes seconds, so it is kept in pytest's cache, one per MLflow version
+    (or made once per session under ``-p no:cacheprovider``).
+    """
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
+    template = cache.mkdir(f"mlflow-template-{mlflow.__version__}") / "mlflow.db"
+    if not template.exists():  # made aside, then moved: an interrupted run leaves none
+        os.replace(migrated_template(tmp_path_factory.mktemp("mlflow_template")), template)
+    return template
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,3 @@ def version_splits(
         for name, spec in parameters["versions"].items()
     }
     return splits, common_holdout(validated, assignment, parameters["versions"])
-
-
-#: Former name of :func:`version_splits`.
-real_splits = version_splits

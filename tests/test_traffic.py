@@ -11,15 +11,15 @@ FILTERS = {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}
 
 
 @pytest.fixture(scope="module")
-def data(raw_frame):
-    validated = validate_raw(raw_frame)
+def data(generated_raw):
+    validated = validate_raw(generated_raw)
     return validated, assign_split(validated, test_size=0.2, seed=42)
 
 
 def test_control_draws_test_rows_inside_the_champions_filters(data):
     validated, split = data
-    rows = scenario_rows(validated, split, FILTERS, {"scale": {}}, rows=500, seed=1)
-    assert len(rows) == 500 and rows.index.is_unique
+    rows = scenario_rows(validated, split, FILTERS, {"scale": {}}, rows=100, seed=1)
+    assert len(rows) == 100 and rows.index.is_unique
     assert (split.loc[rows.index, "split"] == "test").all()
     assert (rows["Longitude"] < -119.0).all() and (rows[TARGET] <= 5.0).all()
     pd.testing.assert_frame_equal(rows, validated.loc[rows.index, [*RAW_FEATURES, TARGET]])

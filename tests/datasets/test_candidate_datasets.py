@@ -2,6 +2,7 @@
 
 import json
 
+import joblib
 import mlflow
 import pandas as pd
 import pytest
@@ -53,25 +54,25 @@ def test_a_file_is_written_and_logged_to_the_named_candidates_run(parent, tmp_pa
     assert mlflow.active_run().info.run_id == parent
 
 
-def test_a_folder_is_logged_under_its_name_and_loads_in_one_line(parent, tmp_path):
+def test_a_model_file_is_logged_and_loads_in_the_documented_line(parent, tmp_path):
     model = LinearRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0]}), [1.0, 3.0, 5.0])
     dataset = CandidateArtifactDataset(
         "v1.linear",
         {
-            "type": "kedro_mlflow.io.models.MlflowModelLocalFileSystemDataset",
-            "flavor": "mlflow.sklearn",
-            "filepath": str(tmp_path / "models" / "model"),
-            "save_args": {"pip_requirements": ["scikit-learn"]},
+            "type": "pickle.PickleDataset",
+            "backend": "joblib",
+            "filepath": str(tmp_path / "models" / "model.joblib"),
         },
     )
 
-    dataset.save(model)
-    dataset.save(model)  # a rerun replaces the local copy
+    dataset.save(LinearRegression())
+    dataset.save(model)  # a rerun replaces the local copy and the run's
 
     run_id = child(parent, "v1.linear").info.run_id
-    assert "model/MLmodel" in artifacts(run_id, "model")
-    loaded = mlflow.sklearn.load_model(f"runs:/{run_id}/model")  # the documented line
+    assert artifacts(run_id) == ["model.joblib"]
+    loaded = joblib.load(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model.joblib"))
     assert loaded.predict(pd.DataFrame({"x": [3.0]})).tolist() == pytest.approx([7.0])
+    assert dataset.load().coef_.tolist() == pytest.approx([2.0])
 
 
 def test_metrics_go_to_the_candidates_run_in_either_form(parent):

@@ -55,10 +55,10 @@ def champion_args(config):
 
 
 @pytest.fixture(scope="module")
-def models(config, raw_frame):
+def models(config, generated_raw):
     """Two real fitted candidates on 300 real rows: v1 linear, v3 XGBoost with features."""
     parameters = config["parameters"]
-    rows = raw_frame.head(300)
+    rows = generated_raw.head(300)
     specs = {
         "v1.linear": ("linear", parameters["versions"]["v1"]["features"]),
         "v3.xgboost": ("xgboost", parameters["versions"]["v3"]["features"]),
@@ -71,9 +71,9 @@ def models(config, raw_frame):
 
 
 @pytest.fixture
-def unseen_rows(raw_frame):
+def unseen_rows(generated_raw):
     """Real rows the models were not trained on, raw columns only."""
-    return raw_frame.iloc[300:340][RAW_FEATURES].copy()
+    return generated_raw.iloc[300:340][RAW_FEATURES].copy()
 
 
 # ---------------------------------------------------------------------- MLflow store

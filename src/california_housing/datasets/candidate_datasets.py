@@ -17,11 +17,11 @@ from california_housing.tracking import candidate_run_id
 
 
 class CandidateArtifactDataset(AbstractDataset[Any, Any]):
-    """A file (or folder) saved by a Kedro dataset, then logged to the candidate's run.
+    """A file saved by a Kedro dataset, then logged to the candidate's run.
 
     The latest copy stays at the wrapped dataset's ``filepath`` (loads read it); MLflow
-    keeps each ``kedro run``'s copy. ``artifact_path`` is its folder in the run (default:
-    the root); ``metadata`` is Kedro's (kedro-viz layer). Example::
+    keeps each ``kedro run``'s copy, at the root of the candidate's run. ``metadata`` is
+    Kedro's (kedro-viz layer). Example::
 
         "{version}.{model}.metrics":
           type: california_housing.datasets.CandidateArtifactDataset
@@ -33,7 +33,6 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
         self,
         candidate: str,
         dataset: dict[str, Any],
-        artifact_path: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Build the wrapped ``dataset`` (``type`` and ``filepath`` required)."""
@@ -43,7 +42,7 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
                 f"configuration of a file dataset, with 'type' and 'filepath'; got {dataset!r}."
             )
         self._candidate, self._filepath = candidate, str(dataset["filepath"])
-        self._artifact_path, self.metadata = artifact_path, metadata
+        self.metadata = metadata
         self._dataset = AbstractDataset.from_config(candidate, copy.deepcopy(dataset))
 
     def load(self) -> Any:
@@ -56,7 +55,7 @@ class CandidateArtifactDataset(AbstractDataset[Any, Any]):
 
         run_id = candidate_run_id(self._candidate)
         self._dataset.save(data)
-        mlflow.MlflowClient().log_artifact(run_id, self._filepath, self._artifact_path)
+        mlflow.MlflowClient().log_artifact(run_id, self._filepath)
 
     def _exists(self) -> bool:
         return self._dataset.exists()

@@ -1,8 +1,9 @@
-"""The monitoring pipeline on the real data and a SQLite prediction log (contract schema).
+"""The monitoring pipeline on generated data and a SQLite prediction log (contract schema).
 
 The log is read through the catalog's own SQL (kedro-datasets' SQLQueryDataset, the
-queries of conf/base/catalog.yml); the champion is a real model fitted on the real v2
-train split; the MLflow run lands in a SQLite tracking store in tmp_path.
+queries of conf/base/catalog.yml); the champion is a real model fitted on the v2 train
+split of generated rows with the real schema; the MLflow run lands in a SQLite tracking
+store in tmp_path.
 """
 
 import shutil
@@ -11,17 +12,18 @@ from datetime import UTC, datetime, timedelta
 import mlflow
 import pytest
 import yaml
-from kedro.io import DataCatalog, DatasetError, MemoryDataset
+from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from california_housing.datasets import MlflowMonitoringRunDataset, PredictionLogQueryDataset
+from california_housing.datasets.california_housing_dataset import synthetic_california_housing
 from california_housing.pipelines.data_processing.nodes import assign_split, validate_raw
 from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.monitoring import create_pipeline
 from california_housing.pipelines.monitoring.nodes import PREDICTION
 from california_housing.schema import RAW_FEATURES
 from california_housing.traffic import scenario_rows
-from tests.helpers import REPO_ROOT, KeptMemoryDataset, parameter_datasets, real_splits
+from tests.helpers import REPO_ROOT, KeptMemoryDataset, parameter_datasets, version_splits
 from tests.pipelines.monitoring.prediction_log import log_rows, write_log
 
 SINCE, UNTIL = "2026-01-01 00:00:00", "2026-01-08 00:00:00"
@@ -29,16 +31,21 @@ START = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def setting(raw_frame):
-    """Real splits of every version, and a champion (xgboost, test size) trained on v2."""
+def setting():
+    """Splits of every version, and a champion (xgboost, test size) trained on v2.
+
+    8,000 generated rows: enough for the control traffic, sampled from them, to show no
+    drift.
+    """
+    raw = synthetic_california_housing(rows=8_000, seed=1)
     base = yaml.safe_load((REPO_ROOT / "conf/base/parameters_data_processing.yml").read_text())
     test_models = yaml.safe_load((REPO_ROOT / "conf/test/parameters_data_science.yml").read_text())[
         "models"
     ]
     monitoring = yaml.safe_load((REPO_ROOT / "conf/base/parameters_monitoring.yml").read_text())
-    splits, _ = real_splits(raw_frame, base)
+    splits, _ = version_splits(raw, base)
     model, _ = fit_model(splits["v2"][0], test_models["xgboost"], base["versions"]["v2"], 42)
-    validated = validate_raw(raw_frame)
+    validated = validate_raw(raw)
     split = assign_split(validated, **base["split"])
     holdout = splits["v2"][1]
     rmse = float(((model.predict(holdout[RAW_FEATURES]) - holdout["MedHouseVal"]) ** 2).mean())
@@ -98,7 +105,12 @@ def _run(setting, url, tmp_path):
         )
         for name in ("monitoring_predictions", "monitoring_feedback")
     }
-    datasets |= {"registered_champion": MemoryDataset(setting["champion"])}
+    datasets |= {
+        name: AbstractDataset.from_config(name, entry)  # the catalog's in-memory entries
+        for name, entry in catalog_yaml.items()
+        if isinstance(entry, dict) and entry.get("type") == "MemoryDataset"
+    }
+    datasets["registered_champion"] = MemoryDataset(setting["champion"], copy_mode="assign")
     train, test = setting["splits"]["v2"]
     datasets["champion_splits"] = MemoryDataset(
         {"data_version": "v2", "split_version": "s", "train": train, "test": test}

@@ -8,7 +8,7 @@ from kedro.runner import SequentialRunner
 
 from california_housing.pipelines.retrain import create_pipeline
 from california_housing.schema import RAW_FEATURES, TARGET, RawDataValidationError
-from tests.helpers import KeptMemoryDataset, parameter_datasets, project_parameters, real_splits
+from tests.helpers import KeptMemoryDataset, parameter_datasets, project_parameters, version_splits
 
 OUTPUTS = ["common_holdout_ids", "v1.train", "v1.test", "v3.train", "v3.test", "feedback_source"]
 
@@ -54,9 +54,9 @@ def _run(raw, labelled):
     return {name: catalog.load(name) for name in OUTPUTS}
 
 
-def test_feedback_grows_the_train_splits_and_leaves_test_and_holdout_alone(raw_frame):
-    out = _run(raw_frame, _labelled(raw_frame, 300))
-    (before, holdout) = real_splits(raw_frame, project_parameters())
+def test_feedback_grows_the_train_splits_and_leaves_test_and_holdout_alone(generated_raw):
+    out = _run(generated_raw, _labelled(generated_raw, 300))
+    (before, holdout) = version_splits(generated_raw, project_parameters())
     added = out["feedback_source"]
     assert len(added) == 300
     assert len(out["v1.train"]) == len(before["v1"][0]) + 300
@@ -65,11 +65,11 @@ def test_feedback_grows_the_train_splits_and_leaves_test_and_holdout_alone(raw_f
     pd.testing.assert_frame_equal(out["v1.test"], before["v1"][1])
     pd.testing.assert_frame_equal(out["v3.test"], before["v3"][1])
     pd.testing.assert_frame_equal(out["common_holdout_ids"], holdout)
-    assert out["v1.train"].index.max() == len(raw_frame) + 299
+    assert out["v1.train"].index.max() == len(generated_raw) + 299
 
 
-def test_a_corrupted_row_stops_the_run_before_any_output(raw_frame):
-    labelled = _labelled(raw_frame, 50)
+def test_a_corrupted_row_stops_the_run_before_any_output(generated_raw):
+    labelled = _labelled(generated_raw, 50)
     labelled.loc[7, TARGET] = -3.0
     with pytest.raises(RawDataValidationError, match="MedHouseVal"):
-        _run(raw_frame, labelled)
+        _run(generated_raw, labelled)
