@@ -37,11 +37,15 @@ class Measurement:
         peak_rss_mb: Peak resident set size of the process (or of the largest
             descendant it waited for), from ``wait4``'s ``ru_maxrss``.
         stdout: What the process printed on stdout.
+        cpu_seconds: User plus system CPU time of the process and the descendants it
+            waited for. The same work takes about the same CPU time on a loaded machine,
+            where its wall time grows: it tells the machine's noise from the work's.
     """
 
     wall_seconds: float
     peak_rss_mb: float
     stdout: str
+    cpu_seconds: float = 0.0
 
 
 def log(message: str) -> None:
@@ -149,7 +153,12 @@ def run_measured(command: Sequence[str], cwd: Path, label: str) -> Measurement:
     if process.returncode != 0:
         tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
         raise BenchmarkError(f"`{shlex.join(command)}` exited with {process.returncode}:\n{tail}")
-    return Measurement(wall, usage.ru_maxrss / 1024, out_path.read_text())  # KiB on Linux
+    return Measurement(
+        wall,
+        usage.ru_maxrss / 1024,  # KiB on Linux
+        out_path.read_text(),
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 def run_kedro(root: Path, args: Sequence[str], label: str) -> Measurement:
@@ -162,6 +171,7 @@ def summarise(runs: Sequence[Measurement], command: str) -> dict[str, Any]:
     return {
         "wall_seconds": [round(run.wall_seconds, 3) for run in runs],
         "peak_rss_mb": [round(run.peak_rss_mb, 1) for run in runs],
+        "cpu_seconds": [round(run.cpu_seconds, 1) for run in runs],
         "median_wall_seconds": round(statistics.median(r.wall_seconds for r in runs), 3),
         "median_peak_rss_mb": round(statistics.median(r.peak_rss_mb for r in runs), 1),
         "command": command,
