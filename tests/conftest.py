@@ -24,7 +24,7 @@ from kedro.framework.startup import bootstrap_project
 from california_housing import structure
 from california_housing.datasets import CaliforniaHousingDataset
 from california_housing.datasets.california_housing_dataset import synthetic_california_housing
-from tests.mlflow_store import migrated_template
+from tests.mlflow_store import copied_store, migrated_template, store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +62,20 @@ def mlflow_template(request, tmp_path_factory):
     if not template.exists():  # made aside, then moved: an interrupted run leaves none
         os.replace(migrated_template(tmp_path_factory.mktemp("mlflow_template")), template)
     return template
+
+
+@pytest.fixture
+def tracking_store(mlflow_template, tmp_path):
+    """MLflow pointed at a fresh copy of the migrated store in ``tmp_path`` (yielded)."""
+    with copied_store(mlflow_template, tmp_path) as folder:
+        yield folder
+
+
+@pytest.fixture
+def experiment_id(mlflow_template, tmp_path):
+    """An experiment in a fresh copy of the migrated store (``tests.mlflow_store.store``)."""
+    with store(mlflow_template, tmp_path) as experiment_id:
+        yield experiment_id
 
 
 @pytest.fixture(scope="session")

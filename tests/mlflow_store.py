@@ -19,6 +19,24 @@ def migrated_template(folder: Path) -> Path:
 
 
 @contextmanager
+def copied_store(template: Path, folder: Path) -> Iterator[Path]:
+    """Point MLflow at a copy of ``template`` in ``folder``.
+
+    Yields:
+        ``folder``. Runs left open are ended and the tracking URI restored.
+    """
+    shutil.copy(template, folder / "mlflow.db")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+    try:
+        yield folder
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)
+
+
+@contextmanager
 def store(template: Path, folder: Path, experiment: str = "tracking") -> Iterator[str]:
     """Point MLflow at a copy of ``template`` in ``folder`` with an ``experiment`` in it.
 
@@ -28,15 +46,7 @@ def store(template: Path, folder: Path, experiment: str = "tracking") -> Iterato
     Yields:
         The experiment's id. Runs left open are ended and the tracking URI restored.
     """
-    shutil.copy(template, folder / "mlflow.db")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
-    experiment_id = mlflow.create_experiment(
-        experiment, artifact_location=(folder / "mlartifacts").as_uri()
-    )
-    try:
-        yield experiment_id
-    finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        mlflow.set_tracking_uri(previous)
+    with copied_store(template, folder):
+        yield mlflow.create_experiment(
+            experiment, artifact_location=(folder / "mlartifacts").as_uri()
+        )

@@ -24,21 +24,9 @@ from pluggy import PluginManager
 
 from california_housing.hooks import TrackingHook, flatten, git_commit
 from california_housing.tracking import CANDIDATE_TAG
-from tests.mlflow_store import store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-
-
-@pytest.fixture(scope="module")
-def template(mlflow_template):
-    return mlflow_template
-
-
-@pytest.fixture
-def experiment_id(template, tmp_path):
-    with store(template, tmp_path) as experiment_id:
-        yield experiment_id
 
 
 @pytest.fixture

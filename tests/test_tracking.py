@@ -6,18 +6,6 @@ import mlflow
 import pytest
 
 from california_housing import tracking
-from tests.mlflow_store import store
-
-
-@pytest.fixture(scope="module")
-def template(mlflow_template):
-    return mlflow_template
-
-
-@pytest.fixture
-def experiment_id(template, tmp_path):
-    with store(template, tmp_path) as experiment_id:
-        yield experiment_id
 
 
 @pytest.fixture

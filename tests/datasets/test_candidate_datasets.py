@@ -13,15 +13,10 @@ from california_housing.datasets import CandidateArtifactDataset, CandidateMetri
 from tests.mlflow_store import store
 
 
-@pytest.fixture(scope="module")
-def template(mlflow_template):
-    return mlflow_template
-
-
 @pytest.fixture
-def parent(template, tmp_path):
+def parent(mlflow_template, tmp_path):
     """The run ``kedro run`` has open (kedro-mlflow's parent run)."""
-    with store(template, tmp_path) as experiment_id:
+    with store(mlflow_template, tmp_path) as experiment_id:
         yield mlflow.start_run(experiment_id=experiment_id).info.run_id
 
 
@@ -96,13 +91,13 @@ def test_two_datasets_of_one_candidate_share_its_run(parent, tmp_path):
     assert artifacts(run.info.run_id) == ["m.json"]
 
 
-def test_outside_a_kedro_run_nothing_is_written(template, tmp_path):
+def test_outside_a_kedro_run_nothing_is_written(mlflow_template, tmp_path):
     target = tmp_path / "metrics.json"
     dataset = CandidateArtifactDataset(
         "v1.linear", {"type": "json.JSONDataset", "filepath": str(target)}
     )
 
-    with store(template, tmp_path), pytest.raises(DatasetError, match="kedro run"):
+    with store(mlflow_template, tmp_path), pytest.raises(DatasetError, match="kedro run"):
         dataset.save({"rmse": 1.0})
 
     assert not target.exists()

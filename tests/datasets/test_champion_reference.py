@@ -1,7 +1,5 @@
 """ChampionSplitsDataset: the champion's splits as saved when it was trained."""
 
-import shutil
-
 import mlflow
 import pandas as pd
 import pytest
@@ -10,15 +8,6 @@ from kedro.io import DatasetError
 from california_housing.datasets import ChampionSplitsDataset
 
 NAME = "california-housing-test"
-
-
-@pytest.fixture
-def registry(tmp_path, mlflow_template):
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    yield tmp_path
-    mlflow.set_tracking_uri(previous)
 
 
 def _champion(session: str, data_version: str = "v2") -> None:
@@ -42,17 +31,17 @@ def _save(root, version, saved, rows):
         pd.DataFrame({"rows": range(rows)}).to_parquet(folder / f"{split}.parquet")
 
 
-def test_the_split_saved_when_the_champion_trained_is_read(registry):
+def test_the_split_saved_when_the_champion_trained_is_read(tracking_store):
     for saved, rows in (
         ("2026-01-01T10.00.00.000Z", 1),
         ("2026-01-02T10.00.00.000Z", 2),
         ("2026-01-03T10.00.00.000Z", 3),
     ):
-        _save(registry, "v2", saved, rows)
-    _save(registry, "v3", "2026-01-02T10.00.00.000Z", 9)
+        _save(tracking_store, "v2", saved, rows)
+    _save(tracking_store, "v3", "2026-01-02T10.00.00.000Z", 9)
     _champion("2026-01-02T10.00.00.000Z")  # trained in the session that saved version 2
     dataset = ChampionSplitsDataset(
-        NAME, str(registry / "model_input" / "{version}" / "{split}.parquet")
+        NAME, str(tracking_store / "model_input" / "{version}" / "{split}.parquet")
     )
     found = dataset.load()
     assert found["data_version"] == "v2"
@@ -60,13 +49,13 @@ def test_the_split_saved_when_the_champion_trained_is_read(registry):
     assert len(found["train"]) == len(found["test"]) == 2
 
 
-def test_no_champion_and_no_old_enough_split(registry):
-    dataset = ChampionSplitsDataset(NAME, str(registry / "{version}" / "{split}.parquet"))
+def test_no_champion_and_no_old_enough_split(tracking_store):
+    dataset = ChampionSplitsDataset(NAME, str(tracking_store / "{version}" / "{split}.parquet"))
     assert dataset.load() == {}
-    _save(registry, "v2", "2026-01-05T10.00.00.000Z", 1)
+    _save(tracking_store, "v2", "2026-01-05T10.00.00.000Z", 1)
     _champion("2026-01-02T10.00.00.000Z")
     late = ChampionSplitsDataset(
-        NAME, str(registry / "model_input" / "{version}" / "{split}.parquet")
+        NAME, str(tracking_store / "model_input" / "{version}" / "{split}.parquet")
     )
     with pytest.raises(DatasetError, match="No saved train split of data version 'v2'"):
         late.load()

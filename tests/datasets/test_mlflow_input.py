@@ -1,26 +1,15 @@
 """MlflowInputDataset: the table is saved, and recorded as an input of the active run."""
 
 import json
-import shutil
 
 import mlflow
 import pandas as pd
-import pytest
 
 from california_housing.datasets import MlflowInputDataset
 
 
-@pytest.fixture
-def store(tmp_path, mlflow_template):
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    yield tmp_path
-    mlflow.set_tracking_uri(previous)
-
-
-def test_saved_rows_become_an_input_of_the_run(store):
-    path = store / "feedback" / "rows.parquet"
+def test_saved_rows_become_an_input_of_the_run(tracking_store):
+    path = tracking_store / "feedback" / "rows.parquet"
     config = {"type": "pandas.ParquetDataset", "filepath": str(path)}
     dataset = MlflowInputDataset(config, name="feedback_source", context="feedback")
     rows = pd.DataFrame({"prediction_id": ["a", "b"], "MedHouseVal": [1.5, 2.5]})

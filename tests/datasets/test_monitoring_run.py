@@ -1,24 +1,14 @@
-"""MlflowMonitoringRunDataset on a real SQLite MLflow store."""
-
-import shutil
+"""MlflowMonitoringRunDataset on a real SQLite MLflow tracking_store."""
 
 import mlflow
-import pytest
 
 from california_housing.datasets import MlflowMonitoringRunDataset
 
 
-@pytest.fixture
-def store(tmp_path, mlflow_template):
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")  # migrated already: copying is quick
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    yield tmp_path
-    mlflow.set_tracking_uri(previous)
-
-
-def test_each_save_is_one_finished_run_of_the_experiment(store):
-    dataset = MlflowMonitoringRunDataset("monitoring", artifact_location=str(store / "art"))
+def test_each_save_is_one_finished_run_of_the_experiment(tracking_store):
+    dataset = MlflowMonitoringRunDataset(
+        "monitoring", artifact_location=str(tracking_store / "art")
+    )
     assert dataset.load() == {}  # no experiment yet
     with mlflow.start_run() as outer:  # a session's run stays active and untouched
         dataset.save(

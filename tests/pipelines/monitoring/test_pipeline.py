@@ -6,7 +6,6 @@ split of generated rows with the real schema; the MLflow run lands in a SQLite t
 store in tmp_path.
 """
 
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import mlflow
@@ -24,6 +23,7 @@ from california_housing.pipelines.monitoring.nodes import PREDICTION
 from california_housing.schema import RAW_FEATURES
 from california_housing.traffic import scenario_rows
 from tests.helpers import REPO_ROOT, KeptMemoryDataset, parameter_datasets, version_splits
+from tests.mlflow_store import copied_store
 from tests.pipelines.monitoring.prediction_log import log_rows, write_log
 
 SINCE, UNTIL = "2026-01-01 00:00:00", "2026-01-08 00:00:00"
@@ -84,12 +84,8 @@ def _traffic(setting, scenario, rows, seed, start=START):
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory, mlflow_template):
     """One SQLite MLflow store for the module (a copy of the session's migrated one)."""
-    folder = tmp_path_factory.mktemp("mlflow")
-    shutil.copy(mlflow_template, folder / "mlflow.db")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
-    yield folder
-    mlflow.set_tracking_uri(previous)
+    with copied_store(mlflow_template, tmp_path_factory.mktemp("mlflow")) as folder:
+        yield folder
 
 
 def _run(setting, url, tmp_path):
