@@ -12,8 +12,10 @@ End-to-end, notebook and multi-process tests are marked ``slow``; the ``project`
 """
 
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -119,6 +121,38 @@ def run_project(
         # kedro-mlflow set the run's experiment as MLflow's active one; other tests'
         # stores do not have it (MLflow offers no public way to unset it)
         mlflow.tracking.fluent._active_experiment_id = None
+
+
+def kedro_cli(
+    root: Path, *args: str, check: bool = True, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess:
+    """``kedro <args>`` run as a user runs it, in ``root``: a new process, no ``KEDRO_ENV``.
+
+    Args:
+        root: The project (usually a :func:`copy_project`).
+        *args: Arguments after ``kedro``.
+        check: Fail the test, with the end of the output, if the command exits non-zero.
+        timeout: Seconds before the command is killed.
+        **env: Extra environment variables.
+
+    Returns:
+        The finished process, with its stdout and stderr as text.
+    """
+    environment = os.environ | {"KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"} | env
+    environment.pop("KEDRO_ENV", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", *args],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and done.returncode:
+        output = (done.stdout + done.stderr)[-4000:]
+        pytest.fail(f"kedro {shlex.join(args)} exited {done.returncode}:\n{output}")
+    return done
 
 
 def copy_project(root: Path) -> Path:

@@ -6,13 +6,10 @@ feeds back into ``models``. The build runs in a copy of the project.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import copy_project
+from tests.conftest import copy_project, kedro_cli
 
 #: The layers of conf/base/catalog.yml, in the order data flows through them.
 LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting"]
@@ -24,18 +21,7 @@ pytestmark = pytest.mark.slow  # starts kedro and builds the site: ~10 s
 def built(tmp_path_factory):
     """A copy of the project after `kedro viz build`, and what the command printed."""
     root = copy_project(tmp_path_factory.mktemp("viz"))
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    env.pop("KEDRO_ENV", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "kedro", "viz", "build"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = kedro_cli(root, "viz", "build", timeout=300)
     return root, result.stdout + result.stderr
 
 

@@ -6,9 +6,12 @@ from pathlib import Path
 from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
+from california_housing import library_warnings
+
 
 def main(*args: str, **kwargs: object) -> object:
     """Run the Kedro project's ``run`` command with the given CLI arguments."""
+    library_warnings.quiet()  # before the plugins load, as `kedro`'s init entry point does
     package_name = Path(__file__).parent.name
     configure_project(package_name)
     run = find_run_command(package_name)

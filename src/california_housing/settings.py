@@ -1,6 +1,5 @@
 """Project settings: framework glue only. See https://docs.kedro.org/ for the options."""
 
-import warnings
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 from kedro.utils import find_kedro_project
 from omegaconf.resolvers import oc
 
+from california_housing import library_warnings
 from california_housing.hooks import TrackingHook
 from california_housing.structure import ProjectConfigLoader
 
@@ -41,32 +41,7 @@ def utc_hours_ago(hours: float | int) -> str:  # `int` too: omegaconf checks the
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def quiet_library_warnings() -> None:
-    """Ignore warnings that libraries raise about their own code.
-
-    A user of this project can do nothing about them. Each filter names the message and
-    the module that raises it, so the same warning about this project's code still shows.
-    Called when Kedro imports this module (it bootstraps the project), before it loads
-    plugins, sessions and config loaders.
-    """
-    # omegaconf 2.4 deprecates register_new_resolver(), which Kedro's OmegaConfigLoader and
-    # kedro-mlflow's hook still call (globals, runtime_params, custom resolvers, km.random_name).
-    warnings.filterwarnings(
-        "ignore",
-        message=r"register_new_resolver\(\) is deprecated",
-        category=UserWarning,
-        module=r"kedro\.config\.omegaconf_config|kedro_mlflow\.framework\.hooks\.mlflow_hook",
-    )
-    # The Optuna study dataset turns on heartbeats on purpose (a killed worker's trial is
-    # marked FAIL and its place retried); Optuna still marks the argument experimental.
-    warnings.filterwarnings(
-        "ignore",
-        message=r"Argument ``heartbeat_interval`` is an experimental feature",
-        module=r"optuna\._experimental",
-    )
-
-
-quiet_library_warnings()
+library_warnings.quiet()  # sessions made without the CLI too (notebooks, KedroSession.create)
 
 HOOKS = (TrackingHook(),)
 

@@ -10,22 +10,19 @@ corrupted feedback row in the log stops a retrain before it writes anything.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 import pytest
 
+from tests.conftest import kedro_cli
 from tests.serving.conftest import serving_env, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
-KEDRO = str(Path(sys.executable).with_name("kedro"))
 API_KEY = "loop-key"
 REPORTS = Path("data/test/08_reporting")
 
@@ -36,23 +33,6 @@ def loop_project(project, tmp_path_factory):
     root = tmp_path_factory.mktemp("loop") / "project"
     shutil.copytree(project, root, symlinks=True)
     return root
-
-
-def _kedro(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    environ = os.environ | {"SERVING_API_KEY": API_KEY}
-    environ.pop("KEDRO_ENV", None)
-    done = subprocess.run(
-        [KEDRO, *args],
-        cwd=root,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if check and done.returncode:
-        pytest.fail(f"kedro {' '.join(args)} exited {done.returncode}:\n{done.stderr[-4000:]}")
-    return done
 
 
 def _wait_for_rows(db: Path, rows: int, timeout: float = 60) -> None:
@@ -101,7 +81,7 @@ def test_the_loop_closes(loop_project, tmp_path):
             )
             assert unknown.status_code == 422
 
-        sent = _kedro(
+        sent = kedro_cli(
             root,
             "traffic",
             "--env",
@@ -115,13 +95,20 @@ def test_the_loop_closes(loop_project, tmp_path):
             "--feedback",
             "--seed",
             "7",
+            timeout=900,
+            SERVING_API_KEY=API_KEY,
         )
         summary = json.loads(sent.stdout.strip().splitlines()[-1])
         assert summary["rows"] == summary["feedback_rows"] == 1500
         assert summary["model_versions"] == {str(before["version"]): 1500}
         _wait_for_rows(server.db_path, 1500)
 
-        _kedro(root, "monitor", "--env", "test", "--retrain", "--params", log_url)
+        kedro_cli(
+            root,
+            *("monitor", "--env", "test", "--retrain", "--params", log_url),
+            timeout=900,
+            SERVING_API_KEY=API_KEY,
+        )
         decision = json.loads((root / REPORTS / "monitoring/decision.json").read_text())
         assert decision["retrain"] is True
         flagged = {k for k, v in decision["drift"].items() if v["drifted"]}
@@ -168,8 +155,11 @@ def test_the_loop_closes(loop_project, tmp_path):
     with sqlite3.connect(server.db_path) as connection:
         connection.execute('UPDATE feedback SET "MedHouseVal" = -2.0 WHERE rowid = 1')
     files = _snapshot(root)
-    failed = _kedro(
-        root, "run", "--env", "test", "--pipelines", "retrain", "--params", log_url, check=False
+    failed = kedro_cli(
+        root,
+        *("run", "--env", "test", "--pipelines", "retrain", "--params", log_url),
+        check=False,
+        SERVING_API_KEY=API_KEY,
     )
     assert failed.returncode != 0
     assert "failed the raw schema" in failed.stderr and "'MedHouseVal'" in failed.stderr
