@@ -17,9 +17,11 @@ import io
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -284,6 +286,51 @@ def time_test_env(repeat: int) -> dict[str, Any]:
     return time_kedro(["--env", "test"], repeat)
 
 
+#: The quick test tier, as the README gives it: two workers (pytest-xdist).
+QUICK_TIER = ("-n", "2", "-m", "not slow and not integration and not container")
+
+
+def time_quick_tests(repeat: int) -> dict[str, Any]:
+    """Time the quick test tier as a developer runs it, against the same tests in one process.
+
+    ``python -m pytest -n 2 -m "not slow and not integration and not container" -q`` in the
+    repository itself, alternating with the same command without ``-n 2``, ``repeat``
+    times each, after one untimed run (which fills pytest's cache, the migrated MLflow
+    store, as a developer's first run does). Reports each process's wall and CPU time and
+    the time pytest prints, which leaves out the interpreter's start-up and exit.
+    """
+    modes = {"two_workers": QUICK_TIER, "one_process": QUICK_TIER[2:]}
+    runs: dict[str, list[Measurement]] = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory(prefix="california-housing-bench-") as tmp:
+        logs = Path(tmp)
+        command = [str(PYTHON), "-m", "pytest", "-q"]
+        run_measured([*command, *QUICK_TIER], PROJECT, "quick-tests-warm-up", logs)
+        for i in range(repeat):
+            for mode, args in modes.items():
+                runs[mode].append(run_measured([*command, *args], PROJECT, f"{mode}-{i}", logs))
+                log(f"[{i + 1}/{repeat}] {mode}: {runs[mode][-1].wall_seconds:.1f} s")
+    result: dict[str, Any] = {}
+    for mode, args in modes.items():
+        reported = [pytest_seconds(run.stdout) for run in runs[mode]]
+        result[mode] = summarise(runs[mode], shlex.join(["pytest", *args])) | {
+            "pytest_reported_seconds": reported,
+            "median_pytest_reported_seconds": round(statistics.median(reported), 2),
+        }
+    two, one = result["two_workers"], result["one_process"]
+    return {
+        "quick_tests": result,
+        "wall_ratio_median": round(two["median_wall_seconds"] / one["median_wall_seconds"], 3),
+    }
+
+
+def pytest_seconds(output: str) -> float:
+    """The duration on pytest's summary line, e.g. ``351 passed ... in 26.84s`` -> 26.84."""
+    found = re.findall(r"^\d+ passed.* in ([0-9.]+)s", output, re.MULTILINE)
+    if not found:
+        raise BenchmarkError(f"No pytest summary in the output: {output[-300:]!r}")
+    return float(found[-1])
+
+
 #: Target name -> function of the repeat count. A new target is one function and one entry.
 TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "data_processing": lambda repeat: time_pipeline("data_processing", repeat),
@@ -295,6 +342,7 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "test_env": time_test_env,
     "serving": time_serving,
     "monitoring": time_monitoring,
+    "quick_tests": time_quick_tests,
 }
 
 

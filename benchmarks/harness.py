@@ -127,13 +127,16 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def run_measured(command: Sequence[str], cwd: Path, label: str) -> Measurement:
+def run_measured(
+    command: Sequence[str], cwd: Path, label: str, logs: Path | None = None
+) -> Measurement:
     """Run ``command`` to completion and measure its wall time and peak RSS.
 
     Args:
         command: Program and arguments.
-        cwd: Working directory (a project copy); its ``logs/`` keeps the output.
+        cwd: Working directory (a project copy).
         label: Names the log files.
+        logs: Folder that keeps the output (default: ``cwd/logs``).
 
     Returns:
         The measurement.
@@ -141,7 +144,7 @@ def run_measured(command: Sequence[str], cwd: Path, label: str) -> Measurement:
     Raises:
         BenchmarkError: If the command exits non-zero, with the end of its stderr.
     """
-    logs = cwd / "logs"
+    logs = logs or cwd / "logs"
     logs.mkdir(exist_ok=True)
     out_path, err_path = logs / f"{label}.out", logs / f"{label}.err"
     with out_path.open("w") as out, err_path.open("w") as err:
