@@ -9,6 +9,11 @@ Two kinds of raw frame:
 
 End-to-end, notebook and multi-process tests are marked ``slow``; the ``project`` fixture
 (a full ``kedro run --env test`` in a copy of the project) is for those only.
+
+MLflow, Kedro and the project are imported inside the fixtures and helpers that use them,
+not at the top: under ``pytest -n 2`` pytest-xdist's controller loads this file too, and
+only then starts its two workers, which import everything again. Imported here, they
+would delay both workers by the ~4 s the imports take.
 """
 
 import gc
@@ -19,15 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pytest
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
-
-from california_housing import structure
-from california_housing.datasets import CaliforniaHousingDataset
-from california_housing.datasets.california_housing_dataset import synthetic_california_housing
-from tests.mlflow_store import copied_store, migrated_template, store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,6 +57,8 @@ def _structure_from_the_working_directory():
     ``california_housing.structure``; this unbinds it after the test.
     """
     yield
+    from california_housing import structure
+
     structure.read_from(None)
 
 
@@ -71,6 +70,10 @@ def mlflow_template(request, tmp_path_factory):
     Migrating one takes seconds, so it is kept in pytest's cache, one per MLflow version
     (or made once per session under ``-p no:cacheprovider``).
     """
+    import mlflow
+
+    from tests.mlflow_store import migrated_template
+
     cache = getattr(request.config, "cache", None)
     if cache is None:
         return migrated_template(tmp_path_factory.mktemp("mlflow_template"))
@@ -83,6 +86,8 @@ def mlflow_template(request, tmp_path_factory):
 @pytest.fixture
 def tracking_store(mlflow_template, tmp_path):
     """MLflow pointed at a fresh copy of the migrated store in ``tmp_path`` (yielded)."""
+    from tests.mlflow_store import copied_store
+
     with copied_store(mlflow_template, tmp_path) as folder:
         yield folder
 
@@ -90,6 +95,8 @@ def tracking_store(mlflow_template, tmp_path):
 @pytest.fixture
 def experiment_id(mlflow_template, tmp_path):
     """An experiment in a fresh copy of the migrated store (``tests.mlflow_store.store``)."""
+    from tests.mlflow_store import store
+
     with store(mlflow_template, tmp_path) as experiment_id:
         yield experiment_id
 
@@ -97,6 +104,8 @@ def experiment_id(mlflow_template, tmp_path):
 @pytest.fixture(scope="session")
 def raw_frame():
     """The real California Housing frame (20,640 x 9). Shared: copy before changing it."""
+    from california_housing.datasets import CaliforniaHousingDataset
+
     return CaliforniaHousingDataset().load()
 
 
@@ -107,6 +116,10 @@ def generated_raw():
     About half of them pass the v2/v3 filters (``MedHouseVal <= 5.0``, ``Longitude <
     -119.0``), so every configured version has train and test rows.
     """
+    from california_housing.datasets.california_housing_dataset import (
+        synthetic_california_housing,
+    )
+
     return synthetic_california_housing(rows=2_000, seed=0)
 
 
@@ -123,6 +136,10 @@ def run_project(
 
     The working directory and MLflow's tracking URI are restored afterwards.
     """
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
     previous_cwd, previous_uri = Path.cwd(), mlflow.get_tracking_uri()
     os.chdir(project)
     try:
