@@ -286,8 +286,9 @@ def time_test_env(repeat: int) -> dict[str, Any]:
     return time_kedro(["--env", "test"], repeat)
 
 
-#: The quick test tier, as the README gives it: two workers (pytest-xdist).
-QUICK_TIER = ("-n", "2", "-m", "not slow and not integration and not container")
+#: The quick tier's tests, and the tier as the README gives it: on two workers (pytest-xdist).
+QUICK_TESTS = ("-m", "not slow and not integration and not container")
+QUICK_TIER = ("-n", "2", *QUICK_TESTS)
 
 
 def time_quick_tests(repeat: int) -> dict[str, Any]:
@@ -299,7 +300,7 @@ def time_quick_tests(repeat: int) -> dict[str, Any]:
     store, as a developer's first run does). Reports each process's wall and CPU time and
     the time pytest prints, which leaves out the interpreter's start-up and exit.
     """
-    modes = {"two_workers": QUICK_TIER, "one_process": QUICK_TIER[2:]}
+    modes = {"two_workers": QUICK_TIER, "one_process": QUICK_TESTS}
     runs: dict[str, list[Measurement]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory(prefix="california-housing-bench-") as tmp:
         logs = Path(tmp)

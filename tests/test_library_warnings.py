@@ -2,6 +2,7 @@
 
 import sys
 import warnings
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import kedro_mlflow
@@ -82,8 +83,6 @@ def test_quiet_defines_kedro_mlflows_model_class_without_that_warning(monkeypatc
 
 
 def test_kedros_init_entry_point_is_quiet():
-    from importlib.metadata import entry_points  # noqa: PLC0415
-
     (entry,) = [e for e in entry_points(group="kedro.init") if e.name == "california_housing"]
     assert entry.load() is library_warnings.quiet
 
