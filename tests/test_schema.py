@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +132,21 @@ def test_features_only_frame_passes_without_target(small_raw):
     assert list(validated.columns) == RAW_FEATURES
     with pytest.raises(RawDataValidationError, match=f"column '{TARGET}'"):
         schema.validate(features)
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_only_validation_imports_pandera():
+    # Every `kedro` command imports the project's CLI, and the pipelines that do not
+    # validate import the column names: neither should pay for pandera.
+    code = (
+        "import sys\n"
+        "import california_housing.cli, california_housing.pipelines.data_science.nodes\n"
+        "print(any(m.split('.')[0] == 'pandera' for m in sys.modules))\n"
+        "california_housing.schema.raw_schema()\n"  # the control: validating does import it
+        "print(any(m.split('.')[0] == 'pandera' for m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split()[-2:] == ["False", "True"]  # after Kedro's logging set-up line
