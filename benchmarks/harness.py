@@ -77,7 +77,9 @@ def pipeline_exists(name: str) -> bool:
 def project_copy() -> Iterator[Path]:
     """A temporary copy of the project: conf/, pyproject.toml, src/ and empty data layers.
 
-    ``src/`` is copied because Kedro requires it inside the project root. File times are
+    ``src/`` is copied because Kedro requires it inside the project root; the code that runs
+    is the installed (editable) package's, imported by the project's ``kedro.init`` entry
+    point before Kedro puts the copy's ``src/`` on the path. File times are
     kept, so the copy's bytecode caches stay valid. The MLflow store is created before
     anything is timed, so no run pays for the one-off database migration.
 
