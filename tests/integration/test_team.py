@@ -35,7 +35,7 @@ SLOW_TRIALS = (
 )
 
 
-PARALLEL_FOLDS = 2  # tuning.parallel_folds in conf/base: a trial fits that many folds at a time
+PARALLEL_FOLDS = 2  # a trial fits this many folds at a time (set, not read from conf/)
 
 
 def _study(project: TeamProject) -> optuna.Study:
@@ -131,7 +131,10 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_other_finishes_the_study(
     project, n_trials, folds = team_project, 24, 4
     set_heartbeat(project, interval=1, grace=3)
     project.run("--pipelines", "data_processing")
-    params = f"tuning.n_trials={n_trials},tuning.cv_folds={folds},{SLOW_TRIALS}"
+    params = (
+        f"tuning.n_trials={n_trials},tuning.cv_folds={folds},"
+        f"tuning.parallel_folds={PARALLEL_FOLDS},{SLOW_TRIALS}"
+    )
     args = ("--pipelines", "tuning", "--params", params)
     victim_log, survivor_log = project.root / "victim.log", project.root / "survivor.log"
     with victim_log.open("w") as out:
