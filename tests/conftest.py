@@ -134,13 +134,19 @@ def run_project(
 ) -> None:
     """`kedro run --env <env> [--pipelines ...]` from inside ``project``.
 
-    The working directory and MLflow's tracking URI are restored afterwards.
+    The working directory, the environment variables and MLflow's tracking URI are restored
+    afterwards, as if the run had been a process of its own: Kedro puts ``src/`` on
+    ``PYTHONPATH`` and kedro-mlflow sets ``MLFLOW_EXPERIMENT_ID``, which later tests' child
+    processes would inherit. kedro-mlflow also leaves the run's experiment as MLflow's active
+    one in this process, which MLflow offers no public way to unset: so tests start their
+    runs with ``experiment_id=`` (see ``tests.mlflow_store.store``).
     """
     import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     previous_cwd, previous_uri = Path.cwd(), mlflow.get_tracking_uri()
+    previous_environment = dict(os.environ)
     os.chdir(project)
     try:
         bootstrap_project(project)
@@ -148,10 +154,9 @@ def run_project(
             session.run(pipeline_names=pipelines)
     finally:
         os.chdir(previous_cwd)
+        os.environ.clear()
+        os.environ.update(previous_environment)
         mlflow.set_tracking_uri(previous_uri)
-        # kedro-mlflow set the run's experiment as MLflow's active one; other tests'
-        # stores do not have it (MLflow offers no public way to unset it)
-        mlflow.tracking.fluent._active_experiment_id = None
 
 
 def kedro_cli(

@@ -22,7 +22,6 @@ import pytest
 import requests
 from kedro.config import OmegaConfigLoader
 from kedro.io import DatasetError
-from mlflow.tracking._model_registry import utils as registry_utils
 
 from california_housing.datasets import MlflowCandidateRunsDataset, MlflowChampionDataset
 from california_housing.datasets.mlflow_datasets import RUN_COLUMNS
@@ -94,9 +93,10 @@ def experiment_id(tmp_path, empty_store, monkeypatch):
     shutil.copyfile(empty_store, db)
     uri = f"sqlite:///{db}"
     previous = mlflow.get_tracking_uri()
-    # the registry follows the tracking URI unless something set it explicitly
+    # the registry follows the tracking URI (an empty registry URI), whatever an earlier test
+    # in this process set (the serving app sets it to its store)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    monkeypatch.setattr(registry_utils, "_registry_uri", None)
+    mlflow.set_registry_uri("")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored (or unset) afterwards
     mlflow.set_tracking_uri(uri)
     try:

@@ -8,14 +8,14 @@ import pandas as pd
 from california_housing.datasets import MlflowInputDataset
 
 
-def test_saved_rows_become_an_input_of_the_run(tracking_store):
-    path = tracking_store / "feedback" / "rows.parquet"
+def test_saved_rows_become_an_input_of_the_run(experiment_id, tmp_path):
+    path = tmp_path / "feedback" / "rows.parquet"
     config = {"type": "pandas.ParquetDataset", "filepath": str(path)}
     dataset = MlflowInputDataset(config, name="feedback_source", context="feedback")
     rows = pd.DataFrame({"prediction_id": ["a", "b"], "MedHouseVal": [1.5, 2.5]})
     dataset.save(rows)  # no run: the file only
     assert path.is_file()
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         dataset.save(rows)
     inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     assert len(inputs) == 1

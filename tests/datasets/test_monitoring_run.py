@@ -1,16 +1,15 @@
-"""MlflowMonitoringRunDataset on a real SQLite MLflow tracking_store."""
+"""MlflowMonitoringRunDataset on a real SQLite MLflow tracking store."""
 
 import mlflow
 
 from california_housing.datasets import MlflowMonitoringRunDataset
 
 
-def test_each_save_is_one_finished_run_of_the_experiment(tracking_store):
-    dataset = MlflowMonitoringRunDataset(
-        "monitoring", artifact_location=str(tracking_store / "art")
-    )
+def test_each_save_is_one_finished_run_of_the_experiment(experiment_id, tmp_path):
+    dataset = MlflowMonitoringRunDataset("monitoring", artifact_location=str(tmp_path / "art"))
     assert dataset.load() == {}  # no experiment yet
-    with mlflow.start_run() as outer:  # a session's run stays active and untouched
+    # a session's run stays active and untouched
+    with mlflow.start_run(experiment_id=experiment_id) as outer:
         dataset.save(
             {
                 "metrics": {"rows": 10, "live_rmse": None},
