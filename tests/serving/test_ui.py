@@ -245,6 +245,34 @@ def test_model_page_shows_the_champion_and_the_last_report(service, project, pag
     _screenshot(page, tmp_path / "model.png")
 
 
+def test_model_page_marks_the_champions_candidate_when_a_later_run_of_it_is_listed(
+    service, project, page
+):
+    # After a rerun that did not beat it, the champion is an earlier run of a listed candidate.
+    model = httpx.get(f"{service}/model", timeout=30).json()
+    board = project / "data/test/08_reporting/leaderboard.csv"
+    saved = board.read_text()
+    rows = list(csv.DictReader(saved.splitlines()))
+    for row in rows:
+        if row["candidate"] == model["candidate"]:
+            row["run_id"] = "f" * 32  # that candidate's later run
+    with board.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    try:
+        page.goto(f"{service}/ui/model")
+        page.wait_for_selector("#leaderboard")
+        champion_row = page.locator("#leaderboard tr.highlight td").all_inner_texts()
+        note = page.inner_text("#leaderboard-note")
+    finally:
+        board.write_text(saved)
+
+    assert champion_row[1] == model["candidate"]
+    assert f"earlier run of {model['candidate']}" in note
+    assert model["run_id"] in note
+
+
 def test_monitoring_page_shows_predictions_volume_and_no_decision_yet(
     service, project, page, tmp_path
 ):

@@ -38,6 +38,23 @@ function card(model, promotion) {
   );
 }
 
+// The leaderboard lists each candidate's latest run. The champion is one of them, or an
+// earlier run of one: a later run of its candidate that the promotion gate did not promote
+// (a rerun with the same metrics, say). Then that candidate's row stands for it.
+function championRow(rows, model) {
+  if (!model) return null;
+  return rows.find((row) => row.run_id === model.run_id)
+    || rows.find((row) => row.candidate === model.candidate)
+    || null;
+}
+
+function championNote(champion, model) {
+  if (!model) return "No champion is served.";
+  if (!champion) return `The champion (${model.candidate || "unknown candidate"}) is not on this leaderboard.`;
+  if (champion.run_id === model.run_id) return "The champion's row is highlighted.";
+  return `The champion is an earlier run of ${model.candidate} than the one listed (highlighted): run ${model.run_id}.`;
+}
+
 function leaderboard(report, model) {
   const columns = [
     ["rank", "Rank", (v) => v], ["candidate", "Candidate", (v) => v],
@@ -47,14 +64,15 @@ function leaderboard(report, model) {
     ["rmse", "Own-test RMSE", (v) => fixed(v, 4)], ["train_seconds", "Train s", (v) => fixed(v, 2)],
   ];
   const numeric = new Set(["rank", "holdout_rmse", "holdout_mae", "holdout_r2", "holdout_mape", "rmse", "train_seconds"]);
+  const champion = championRow(report.leaderboard, model);
   return el(
     "section", { class: "card" },
     el("h3", {}, "Leaderboard of the last report"),
-    el("p", { class: "muted" }, `Written ${when(report.updated_at)}. Ranked by RMSE on the common holdout (the test rows every data version contains); the champion's row is highlighted.`),
+    el("p", { class: "muted", id: "leaderboard-note" }, `Written ${when(report.updated_at)}. Ranked by RMSE on the common holdout (the test rows every data version contains). ${championNote(champion, model)}`),
     el("div", { class: "scroll" }, el("table", { id: "leaderboard" },
       el("thead", {}, el("tr", {}, columns.map(([key, title]) => el("th", { class: numeric.has(key) ? "num" : null }, title)))),
       el("tbody", {}, report.leaderboard.map((row) => el(
-        "tr", { class: model && row.run_id === model.run_id ? "highlight" : null },
+        "tr", { class: row === champion ? "highlight" : null },
         columns.map(([key, , format]) => el("td", { class: numeric.has(key) ? "num" : null }, format(row[key])))))))),
   );
 }
