@@ -77,11 +77,11 @@ def pipeline_exists(name: str) -> bool:
 def project_copy() -> Iterator[Path]:
     """A temporary copy of the project: conf/, pyproject.toml, src/ and empty data layers.
 
-    ``src/`` is copied because Kedro requires it inside the project root; the code that runs
-    is the installed (editable) package's, imported by the project's ``kedro.init`` entry
-    point before Kedro puts the copy's ``src/`` on the path. File times are
-    kept, so the copy's bytecode caches stay valid. The MLflow store is created before
-    anything is timed, so no run pays for the one-off database migration.
+    The copy's ``src/`` holds a link to the package, which Kedro requires inside the project
+    root: the code that runs is the installed (editable) package, imported by the project's
+    ``kedro.init`` entry point before Kedro puts ``src/`` on the path, and the link keeps
+    ``settings.warn_if_not_running_src`` quiet. The MLflow store is created before anything
+    is timed, so no run pays for the one-off database migration.
 
     Yields:
         The copy's root; removed on exit.
@@ -90,7 +90,8 @@ def project_copy() -> Iterator[Path]:
         root = Path(tmp)
         shutil.copytree(PROJECT / "conf", root / "conf")
         shutil.copy2(PROJECT / "pyproject.toml", root)
-        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("*.egg-info"))
+        (root / "src").mkdir()
+        (root / "src" / PACKAGE_DIR.name).symlink_to(PACKAGE_DIR, target_is_directory=True)
         for layer in (PROJECT / "data").iterdir():
             if layer.is_dir():
                 (root / "data" / layer.name).mkdir(parents=True)

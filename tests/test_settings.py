@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -12,9 +13,10 @@ from kedro.config import OmegaConfigLoader
 from kedro.framework.startup import bootstrap_project
 from kedro.validation.parameter_validator import ParameterValidator
 
-from california_housing import library_warnings
+from california_housing import library_warnings, settings
 from california_housing.pipeline_registry import register_pipelines
-from california_housing.settings import CONFIG_LOADER_ARGS
+from california_housing.settings import CONFIG_LOADER_ARGS, warn_if_not_running_src
+from tests.conftest import copy_project, kedro_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,3 +94,54 @@ def test_building_and_validating_the_pipelines_warns_about_nothing(monkeypatch, 
 
     assert nodes["v3.linear.plot_predictions"].startswith("plot_predictions: plot_candidate_")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def _project_with_package(root: Path, *, linked: bool) -> Path:
+    """A project root whose ``src/california_housing`` is a link to the package or a copy."""
+    shutil.copy(REPO_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()
+    package = REPO_ROOT / "src" / "california_housing"
+    if linked:
+        (root / "src" / package.name).symlink_to(package, target_is_directory=True)
+    else:
+        shutil.copytree(package, root / "src" / package.name)
+    return root
+
+
+def test_running_another_copy_of_the_package_than_src_warns_naming_both(tmp_path, monkeypatch):
+    project = _project_with_package(tmp_path, linked=False)
+    monkeypatch.chdir(project / "src")  # anywhere in the project, as in notebooks/
+
+    with pytest.warns(UserWarning, match="edits to src/ do not take effect") as caught:
+        warn_if_not_running_src()
+
+    message = str(caught[0].message)
+    assert str(project / "src" / "california_housing") in message
+    assert str(Path(settings.__file__).resolve().parent) in message
+    assert "pip install -e ." in message
+
+
+@pytest.mark.parametrize("where", ["linked", "no_src"])
+def test_running_the_projects_own_package_or_outside_a_checkout_warns_nothing(
+    where, tmp_path, monkeypatch
+):
+    if where == "linked":
+        _project_with_package(tmp_path, linked=True)  # what an editable install runs
+    monkeypatch.chdir(tmp_path)  # "no_src": a packaged project run in a bare folder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_not_running_src()
+
+
+@pytest.mark.slow  # a real `kedro` process
+def test_kedro_in_a_checkout_that_is_not_the_installed_one_warns(tmp_path):
+    project = copy_project(tmp_path)
+    package = project / "src" / "california_housing"
+    package.unlink()
+    shutil.copytree(REPO_ROOT / "src" / "california_housing", package)
+
+    done = kedro_cli(project, "registry", "list")
+
+    assert "edits to src/ do not take effect" in done.stderr
+    assert str(package) in done.stderr

@@ -1,5 +1,6 @@
 """Project settings: framework glue only. See https://docs.kedro.org/ for the options."""
 
+import warnings
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -41,7 +42,27 @@ def utc_hours_ago(hours: float | int) -> str:  # `int` too: omegaconf checks the
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def warn_if_not_running_src() -> None:
+    """Warn when the package that runs is not the project's ``src/`` one.
+
+    The project's ``kedro.init`` entry point (:func:`library_warnings.quiet`) imports the
+    installed package before Kedro puts ``src/`` on the path. So with a non-editable
+    install, or another checkout installed in the same virtualenv, the installed copy runs
+    and edits to ``src/`` silently do not: say so, naming both.
+    """
+    running = Path(__file__).resolve().parent
+    source = Path(project_root()) / "src" / running.name
+    if source.is_dir() and source.resolve() != running:
+        warnings.warn(
+            f"kedro runs the {running.name} package installed at {running}, not this "
+            f"project's {source}, so edits to src/ do not take effect: install this "
+            "checkout with `pip install -e .`",
+            stacklevel=1,
+        )
+
+
 library_warnings.quiet()  # sessions made without the CLI too (notebooks, KedroSession.create)
+warn_if_not_running_src()
 
 HOOKS = (TrackingHook(),)
 
