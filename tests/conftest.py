@@ -50,6 +50,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test leaves the environment variables as it found them.
+
+    Code run in-process sets variables for its child processes: Kedro's
+    ``bootstrap_project`` puts ``src/`` on ``PYTHONPATH``, MLflow's ``set_tracking_uri``
+    and ``set_experiment`` set ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_ID``. Left
+    behind, they reach later tests' child processes (a virtualenv without the project
+    could then import it, or MLflow a deleted store). Session-scoped fixtures set up before
+    this one: :func:`run_project` restores them itself.
+    """
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _structure_from_the_working_directory():
     """Each test starts with structure reading the project around the working directory.
 
@@ -134,10 +151,9 @@ def run_project(
 ) -> None:
     """`kedro run --env <env> [--pipelines ...]` from inside ``project``.
 
-    The working directory, the environment variables and MLflow's tracking URI are restored
-    afterwards, as if the run had been a process of its own: Kedro puts ``src/`` on
-    ``PYTHONPATH`` and kedro-mlflow sets ``MLFLOW_EXPERIMENT_ID``, which later tests' child
-    processes would inherit. kedro-mlflow also leaves the run's experiment as MLflow's active
+    The working directory, the environment variables (see :func:`_environment_restored`;
+    the session's ``project`` fixture runs outside it) and MLflow's tracking URI are
+    restored afterwards. kedro-mlflow also leaves the run's experiment as MLflow's active
     one in this process, which MLflow offers no public way to unset: so tests start their
     runs with ``experiment_id=`` (see ``tests.mlflow_store.store``).
     """

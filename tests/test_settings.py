@@ -78,8 +78,6 @@ def test_the_leaderboards_namespaced_inputs_raise_no_dotted_name_warning():
 def test_building_and_validating_the_pipelines_warns_about_nothing(monkeypatch, caplog):
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.delenv("KEDRO_ENV", raising=False)
-    # bootstrap_project puts src/ on PYTHONPATH, which later tests' child processes would inherit
-    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     # (Kedro's dotted-name warning comes once per process: the test above has a fresh one)
     bootstrap_project(REPO_ROOT)
     parameters = OmegaConfigLoader(conf_source=str(REPO_ROOT / "conf"), **CONFIG_LOADER_ARGS)[

@@ -1,6 +1,5 @@
 """Which versions and models exist follows the session's --env and --conf-source."""
 
-import os
 import tarfile
 from pathlib import Path
 
@@ -103,11 +102,7 @@ def test_no_configuration_at_all_is_a_clear_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # a real session: its hooks start MLflow and create its SQLite store
-def test_a_session_builds_the_pipelines_of_its_env_and_conf_source(
-    project, conf, tmp_path, monkeypatch
-):
-    # bootstrap_project puts src/ on PYTHONPATH, which later tests' child processes would inherit
-    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+def test_a_session_builds_the_pipelines_of_its_env_and_conf_source(project, conf, tmp_path):
     moved = tmp_path / "elsewhere"
     conf.rename(moved)  # only --conf-source can find it now
     bootstrap_project(project)
