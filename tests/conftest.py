@@ -22,6 +22,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,10 +62,19 @@ def _environment_restored():
     could then import it, or MLflow a deleted store). Session-scoped fixtures set up before
     this one: :func:`run_project` restores them itself.
     """
+    with environment_kept():
+        yield
+
+
+@contextmanager
+def environment_kept() -> Iterator[None]:
+    """Put ``os.environ`` back as it was when the block started."""
     saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
@@ -162,17 +173,15 @@ def run_project(
     from kedro.framework.startup import bootstrap_project
 
     previous_cwd, previous_uri = Path.cwd(), mlflow.get_tracking_uri()
-    previous_environment = dict(os.environ)
-    os.chdir(project)
-    try:
-        bootstrap_project(project)
-        with KedroSession.create(project_path=project, env=env, **kwargs) as session:
-            session.run(pipeline_names=pipelines)
-    finally:
-        os.chdir(previous_cwd)
-        os.environ.clear()
-        os.environ.update(previous_environment)
-        mlflow.set_tracking_uri(previous_uri)
+    with environment_kept():  # last: set_tracking_uri sets MLFLOW_TRACKING_URI too
+        os.chdir(project)
+        try:
+            bootstrap_project(project)
+            with KedroSession.create(project_path=project, env=env, **kwargs) as session:
+                session.run(pipeline_names=pipelines)
+        finally:
+            os.chdir(previous_cwd)
+            mlflow.set_tracking_uri(previous_uri)
 
 
 def kedro_cli(

@@ -94,27 +94,24 @@ def test_building_and_validating_the_pipelines_warns_about_nothing(monkeypatch, 
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
 
-def _project_with_package(root: Path, *, linked: bool) -> Path:
-    """A project root whose ``src/california_housing`` is a link to the package or a copy."""
-    shutil.copy(REPO_ROOT / "pyproject.toml", root)
-    (root / "src").mkdir()
-    package = REPO_ROOT / "src" / "california_housing"
-    if linked:
-        (root / "src" / package.name).symlink_to(package, target_is_directory=True)
-    else:
-        shutil.copytree(package, root / "src" / package.name)
-    return root
+def _with_a_copy_of_the_package(project: Path) -> Path:
+    """Replace the package link of a :func:`copy_project` copy with a real copy of it."""
+    package = project / "src" / "california_housing"
+    package.unlink()
+    shutil.copytree(REPO_ROOT / "src" / "california_housing", package)
+    return package
 
 
 def test_running_another_copy_of_the_package_than_src_warns_naming_both(tmp_path, monkeypatch):
-    project = _project_with_package(tmp_path, linked=False)
+    project = copy_project(tmp_path)
+    package = _with_a_copy_of_the_package(project)
     monkeypatch.chdir(project / "src")  # anywhere in the project, as in notebooks/
 
     with pytest.warns(UserWarning, match="edits to src/ do not take effect") as caught:
         warn_if_not_running_src()
 
     message = str(caught[0].message)
-    assert str(project / "src" / "california_housing") in message
+    assert str(package) in message
     assert str(Path(settings.__file__).resolve().parent) in message
     assert "pip install -e ." in message
 
@@ -124,7 +121,7 @@ def test_running_the_projects_own_package_or_outside_a_checkout_warns_nothing(
     where, tmp_path, monkeypatch
 ):
     if where == "linked":
-        _project_with_package(tmp_path, linked=True)  # what an editable install runs
+        copy_project(tmp_path)  # the package linked: what an editable install runs
     monkeypatch.chdir(tmp_path)  # "no_src": a packaged project run in a bare folder
 
     with warnings.catch_warnings():
@@ -135,9 +132,7 @@ def test_running_the_projects_own_package_or_outside_a_checkout_warns_nothing(
 @pytest.mark.slow  # a real `kedro` process
 def test_kedro_in_a_checkout_that_is_not_the_installed_one_warns(tmp_path):
     project = copy_project(tmp_path)
-    package = project / "src" / "california_housing"
-    package.unlink()
-    shutil.copytree(REPO_ROOT / "src" / "california_housing", package)
+    package = _with_a_copy_of_the_package(project)
 
     done = kedro_cli(project, "registry", "list")
 
