@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -40,12 +42,15 @@ class Measurement:
         cpu_seconds: User plus system CPU time of the process and the descendants it
             waited for. The same work takes about the same CPU time on a loaded machine,
             where its wall time grows: it tells the machine's noise from the work's.
+        started_at: Wall-clock time of the spawn (seconds since the epoch), which places
+            the process's log lines (:func:`kedro_phases`).
     """
 
     wall_seconds: float
     peak_rss_mb: float
     stdout: str
     cpu_seconds: float = 0.0
+    started_at: float = 0.0
 
 
 def log(message: str) -> None:
@@ -151,7 +156,7 @@ def run_measured(
     logs.mkdir(exist_ok=True)
     out_path, err_path = logs / f"{label}.out", logs / f"{label}.err"
     with out_path.open("w") as out, err_path.open("w") as err:
-        started = time.perf_counter()
+        started_at, started = time.time(), time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)  # rusage of this one child
         wall = time.perf_counter() - started
@@ -164,6 +169,7 @@ def run_measured(
         usage.ru_maxrss / 1024,  # KiB on Linux
         out_path.read_text(),
         usage.ru_utime + usage.ru_stime,
+        started_at,
     )
 
 
@@ -173,8 +179,11 @@ def run_kedro(root: Path, args: Sequence[str], label: str) -> Measurement:
 
 
 def summarise(runs: Sequence[Measurement], command: str) -> dict[str, Any]:
-    """Per-run walls and peaks, with their medians, as JSON-ready values."""
-    return {
+    """Per-run walls and peaks, with their medians, as JSON-ready values.
+
+    For ``kedro run`` commands, also the median of each phase (:func:`kedro_phases`).
+    """
+    summary = {
         "wall_seconds": [round(run.wall_seconds, 3) for run in runs],
         "peak_rss_mb": [round(run.peak_rss_mb, 1) for run in runs],
         "cpu_seconds": [round(run.cpu_seconds, 1) for run in runs],
@@ -182,3 +191,66 @@ def summarise(runs: Sequence[Measurement], command: str) -> dict[str, Any]:
         "median_peak_rss_mb": round(statistics.median(r.peak_rss_mb for r in runs), 1),
         "command": command,
     }
+    phases = [kedro_phases(run) for run in runs]
+    if runs and all(phases):
+        names = [name for name in phases[0] if all(name in p for p in phases)]
+        medians = {name: round(statistics.median(p[name] for p in phases), 3) for name in names}
+        summary["median_phases_seconds"] = medians
+    return summary
+
+
+#: A line of the project's log (conf/logging.yml): "HH:MM:SS.mmm LEVEL logger: message".
+LOG_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) +\S+ +\S+: (.*)$")
+
+
+def kedro_phases(run: Measurement) -> dict[str, float] | None:
+    """Where one ``kedro run``'s wall time went, read off its log; None without one.
+
+    The project's log stamps lines to the millisecond, and Kedro logs every dataset load,
+    the start of every node, every save and the end of every node. The phases:
+
+    - ``start_up``: from the spawn to the first node's first load (imports, configuration,
+      the hooks before the pipeline, such as opening the MLflow run);
+    - ``<node>.inputs``: from a node's first load to its start (loads, ``before_node_run``
+      hooks), ``<node>.function`` to its first save (its function, ``after_node_run``
+      hooks), ``<node>.outputs`` to its end (the saves, and what datasets log as they
+      save); ``<node>`` is the node's name without namespace, summed over namespaces;
+    - ``between_nodes``;
+    - ``end``: from the last node's end to the exit (the hooks after the pipeline, such
+      as ending the MLflow run, and the interpreter's exit).
+
+    Args:
+        run: A finished ``kedro run``, with what it printed on stdout.
+
+    Returns:
+        Seconds per phase, in the order of the run; None if no node was logged.
+    """
+    spawn = time.localtime(run.started_at)
+    spawned = spawn.tm_hour * 3600 + spawn.tm_min * 60 + spawn.tm_sec + run.started_at % 1
+    events = []
+    for line in run.stdout.splitlines():
+        if match := LOG_LINE.match(line):
+            hours, minutes, seconds, millis, message = match.groups()
+            at = int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+            events.append(((at - spawned) % 86400, message))  # across midnight too
+    if not any(message.startswith("Running node: ") for _, message in events):
+        return None
+    phases: dict[str, float] = collections.defaultdict(float)
+    mark, phase, node = 0.0, "start_up", ""
+    for at, message in events:
+        starts = message.startswith(("Loading data from ", "Running node: "))
+        if starts and phase in ("start_up", "between_nodes"):
+            phases[phase] += at - mark
+            mark, phase = at, "inputs"
+        if message.startswith("Running node: "):
+            node = message.removeprefix("Running node: ").split(":")[0]
+            phases[f"{node}.inputs"] += at - mark
+            mark, phase = at, "function"
+        elif message.startswith("Saving data to ") and phase == "function":
+            phases[f"{node}.function"] += at - mark
+            mark, phase = at, "outputs"
+        elif message.startswith("Completed node: ") and phase in ("function", "outputs"):
+            phases[f"{node}.{phase}"] += at - mark
+            mark, phase = at, "between_nodes"
+    phases["end"] = run.wall_seconds - mark
+    return dict(phases)
