@@ -12,9 +12,13 @@ import hashlib
 import json
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 #: Tag of the nodes that belong to a candidate, and tag of a candidate's MLflow run.
 CANDIDATE_TAG = "candidate"
@@ -58,24 +62,23 @@ def candidate_run_id(candidate: str, parent_id: str | None = None) -> str:
     with _lock:
         if (parent_id, candidate) not in _children:
             client = mlflow.MlflowClient()
-            found = _children_of(client, parent_id, f"tags.{CANDIDATE_TAG} = '{candidate}'")
+            parent = client.get_run(parent_id)
+            found = _children_of(client, parent, f"tags.{CANDIDATE_TAG} = '{candidate}'")
             _children[parent_id, candidate] = (
-                found[0] if found else _create(client, parent_id, candidate)
+                found[0] if found else _create(client, parent, candidate)
             )
         return _children[parent_id, candidate]
 
 
-def _children_of(client: Any, parent_id: str, condition: str) -> list[str]:
-    experiment_id = client.get_run(parent_id).info.experiment_id
-    where = f"tags.mlflow.parentRunId = '{parent_id}' and {condition}"
-    return [run.info.run_id for run in client.search_runs([experiment_id], where)]
+def _children_of(client: MlflowClient, parent: Run, condition: str) -> list[str]:
+    where = f"tags.mlflow.parentRunId = '{parent.info.run_id}' and {condition}"
+    return [run.info.run_id for run in client.search_runs([parent.info.experiment_id], where)]
 
 
-def _create(client: Any, parent_id: str, candidate: str) -> str:
-    parent = client.get_run(parent_id)
+def _create(client: MlflowClient, parent: Run, candidate: str) -> str:
     version, _, model = candidate.partition(".")
     tags = {k: v for k, v in parent.data.tags.items() if k != "mlflow.runName"}
-    tags |= {"mlflow.parentRunId": parent_id, CANDIDATE_TAG: candidate}
+    tags |= {"mlflow.parentRunId": parent.info.run_id, CANDIDATE_TAG: candidate}
     tags |= {"data_version": version, "model_type": model}
     run = client.create_run(parent.info.experiment_id, run_name=candidate, tags=tags)
     return run.info.run_id
@@ -89,7 +92,7 @@ def close_candidate_runs(parent_id: str, status: str = "FINISHED") -> int:
     import mlflow  # noqa: PLC0415
 
     client = mlflow.MlflowClient()
-    running = _children_of(client, parent_id, "attributes.status = 'RUNNING'")
+    running = _children_of(client, client.get_run(parent_id), "attributes.status = 'RUNNING'")
     for run_id in running:
         client.set_terminated(run_id, status=status)
     with _lock:
