@@ -36,13 +36,13 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
         reference_predictions: The champion's predictions on its test split.
         drift: Per-variable drift table.
         error_over_time: Live error per bucket of feedback rows.
-        live_error: Live error summary (``holdout_rmse``, ``model_version``: the
+        live_error: Live error summary (``reference_rmse``, ``model_version``: the
             predictions panel shows the rows this champion version answered).
 
     Returns:
         ``distributions.png`` (reference vs current per feature and for the predictions),
         ``drift_scores.png`` (PSI and KS statistic per variable) and ``live_error.png``
-        (RMSE and MAE over time against the holdout RMSE), by file name.
+        (RMSE and MAE over time against the RMSE at promotion), by file name.
     """
     return {
         "distributions.png": _distributions(
@@ -124,8 +124,8 @@ def _live_error(over_time: pd.DataFrame, live_error: Mapping[str, Any]) -> Figur
         )
         for label in ax.get_xticklabels():
             label.set_rotation(20)
-    if live_error.get("holdout_rmse"):
-        ax.axhline(live_error["holdout_rmse"], color="gray", ls="--", label="holdout RMSE")
+    if live_error.get("reference_rmse"):
+        ax.axhline(live_error["reference_rmse"], color="gray", ls="--", label="RMSE at promotion")
     ax.set_ylabel("100k USD")
     ax.legend(fontsize=8)
     ax.set_title("Live error over time (current champion)")
@@ -176,10 +176,11 @@ def write_report(decision: Mapping[str, Any], drift: pd.DataFrame) -> str:
         change = live.get("rmse_change")
         live_text = (
             f"RMSE {live['rmse']:.4f}, MAE {live['mae']:.4f}, bias {live['bias']:+.4f} on "
-            f"{live['rows']} rows with feedback; holdout RMSE at promotion "
-            f"{live['holdout_rmse']:.4f}; change {change:+.1%}."
+            f"{live['rows']} rows with feedback at test places; the champion's "
+            f"`{live['reference']}` at promotion {live['reference_rmse']:.4f}; change "
+            f"{change:+.1%}."
             if change is not None
-            else "no holdout RMSE recorded for the champion."
+            else "no RMSE recorded for the champion at its promotion."
         )
     else:
         live_text = (
@@ -219,8 +220,9 @@ statistic >= {th["drift"]["ks_statistic"]} (at least {th["drift"]["min_rows"]} r
 
 ## Live error
 
-{live_text} Limit: {th["live_error"]["max_rmse_increase"]:+.0%} over the holdout RMSE. \
-Feedback rows for other model versions: {live["feedback_rows_other_versions"]}.
+{live_text} Limit: {th["live_error"]["max_rmse_increase"]:+.0%} over the RMSE at promotion. \
+Not scored: {live["rows_at_other_places"]} feedback rows at places the champion may have \
+trained on, {live["feedback_rows_other_versions"]} for other model versions.
 
 ![live error](figures/live_error.png)
 
