@@ -216,7 +216,7 @@ def places(generated_raw):
 
 def test_a_new_row_gets_the_statistics_of_its_k_nearest_training_rows(places):
     X, y = places
-    step = NeighbourhoodFeatures(k=5).fit(X, y)
+    step = NeighbourhoodFeatures(k=5, k_wide=12).fit(X, y)
     row = pd.DataFrame([X.iloc[0].to_dict() | {"Latitude": 36.0, "Longitude": -120.0}])
 
     result = step.transform(row)
@@ -227,21 +227,24 @@ def test_a_new_row_gets_the_statistics_of_its_k_nearest_training_rows(places):
     assert result["neighbours_target_mean"].iloc[0] == pytest.approx(y[nearest].mean())
     assert result["neighbours_target_median"].iloc[0] == pytest.approx(np.median(y[nearest]))
     assert result["neighbours_distance_km"].iloc[0] == pytest.approx(km.iloc[nearest].mean())
+    wide = np.argsort(km.to_numpy())[:12]
+    assert result["wide_neighbours_target_mean"].iloc[0] == pytest.approx(y[wide].mean())
 
 
 def test_a_training_row_never_sees_its_own_target(places):
     X, y = places
-    own = ["neighbours_target_mean", "neighbours_target_median"]
-    before = NeighbourhoodFeatures(k=5, folds=5, random_state=0).fit_transform(X, y)
+    own = ["neighbours_target_mean", "neighbours_target_median", "wide_neighbours_target_mean"]
+    step = NeighbourhoodFeatures(k=5, k_wide=10, folds=5, random_state=0)
+    before = step.fit_transform(X, y)
 
     for row in range(10):  # one absurd target at a time: only a row using its own shows it
         changed = y.copy()
         changed[row] = 1000.0
-        after = NeighbourhoodFeatures(k=5, folds=5, random_state=0).fit_transform(X, changed)
+        after = clone(step).fit_transform(X, changed)
 
         pd.testing.assert_series_equal(after.loc[row, own], before.loc[row, own])
     # fit-then-transform would use each row's own target (its own place is nearest):
-    leaky = NeighbourhoodFeatures(k=5).fit(X, changed).transform(X)
+    leaky = clone(step).fit(X, changed).transform(X)
     assert leaky.loc[9, "neighbours_target_mean"] > 100
 
 
@@ -286,7 +289,7 @@ def test_the_fitted_step_survives_joblib_and_skops_and_rebuilds_its_index(places
     ("change", "message"),
     [
         (lambda X, y: (X.drop(columns="Latitude"), y), r"needs columns \['Latitude'\]"),
-        (lambda X, y: (X.head(6), y[:6]), "more than k rows"),
+        (lambda X, y: (X.head(30), y[:30]), "more than k_wide rows"),
         (lambda X, y: (X, None), r"needs the targets"),
     ],
 )
@@ -294,4 +297,9 @@ def test_bad_training_input_is_named(places, change, message):
     X, y = change(*places)
 
     with pytest.raises(ValueError, match=message):
-        NeighbourhoodFeatures(k=5).fit(X, y)
+        NeighbourhoodFeatures(k=5, k_wide=30).fit(X, y)
+
+
+def test_a_wide_neighbourhood_smaller_than_k_is_refused(places):
+    with pytest.raises(ValueError, match=r"1 <= k <= k_wide, got 10, 5"):
+        NeighbourhoodFeatures(k=10, k_wide=5).fit(*places)

@@ -183,6 +183,7 @@ def test_feature_steps_add_a_neighbourhood_step_seeded_unless_set():
     assert [name for name, _ in seeded.steps] == ["features", "neighbourhood"]
     assert seeded[-1].get_params() | {"random_state": None} == {
         "k": 7,
+        "k_wide": 30,
         "folds": 5,
         "random_state": None,
     }

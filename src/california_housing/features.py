@@ -213,9 +213,10 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
     """Target statistics of the nearest training block groups: a fitted model step.
 
     For each row: the mean and the median target of its ``k`` nearest training rows (by
-    great-circle distance between coordinates) and their mean distance in km. ``fit`` keeps
-    the training rows' coordinates and targets (the model's own neighbour index: training
-    rows only), and ``transform`` looks new rows up in it.
+    great-circle distance between coordinates), their mean distance in km, and the mean
+    target of its ``k_wide`` nearest (a wider neighbourhood). ``fit`` keeps the training
+    rows' coordinates and targets (the model's own neighbour index: training rows only),
+    and ``transform`` looks new rows up in it.
 
     ``fit_transform`` (what a ``Pipeline`` calls while fitting) cross-fits, as sklearn's
     ``TargetEncoder`` does: the training rows are cut into ``folds`` and each fold's
@@ -224,6 +225,7 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
 
     Args:
         k: Neighbours per row.
+        k_wide: Neighbours of the wider neighbourhood (at least ``k``).
         folds: Folds of the cross-fitting.
         random_state: Seed of the folds' shuffle.
     """
@@ -233,11 +235,15 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
         "neighbours_target_mean",
         "neighbours_target_median",
         "neighbours_distance_km",
+        "wide_neighbours_target_mean",
     )
 
-    def __init__(self, k: int = 10, folds: int = 5, random_state: int | None = 0) -> None:
+    def __init__(
+        self, k: int = 10, k_wide: int = 30, folds: int = 5, random_state: int | None = 0
+    ) -> None:
         """Store the parameters, as sklearn estimators do."""
         self.k = k
+        self.k_wide = k_wide
         self.folds = folds
         self.random_state = random_state
 
@@ -261,10 +267,14 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
         missing = {"Latitude", "Longitude"} - set(names)
         if missing:
             raise ValueError(f"NeighbourhoodFeatures needs columns {sorted(missing)}; got {names}.")
-        if self.folds < 2 or len(X) * (self.folds - 1) // self.folds <= self.k:
+        if not 1 <= self.k <= self.k_wide:
             raise ValueError(
-                f"NeighbourhoodFeatures(k={self.k}, folds={self.folds}) needs folds >= 2 and "
-                f"more than k rows in folds - 1 folds; got {len(X)} rows."
+                f"NeighbourhoodFeatures needs 1 <= k <= k_wide, got {self.k}, {self.k_wide}."
+            )
+        if self.folds < 2 or len(X) * (self.folds - 1) // self.folds <= self.k_wide:
+            raise ValueError(
+                f"NeighbourhoodFeatures(k_wide={self.k_wide}, folds={self.folds}) needs folds >= 2 "
+                f"and more than k_wide rows in folds - 1 folds; got {len(X)} rows."
             )
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
@@ -283,8 +293,7 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
         Returns:
             ``X`` with :data:`OUTPUTS` appended (a matrix for a matrix).
         """
-        points = self._points(X)
-        distances, indices = self.tree_.query(points, k=self.k)
+        distances, indices = self.tree_.query(self._points(X), k=self.k_wide)
         return self._append(X, self._statistics(self.targets_[indices], distances))
 
     def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> pd.DataFrame:
@@ -302,7 +311,8 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
         stats = np.empty((len(X), len(self.OUTPUTS)))
         cut = KFold(self.folds, shuffle=True, random_state=self.random_state)
         for others, fold in cut.split(self.points_):
-            distances, indices = KDTree(self.points_[others]).query(self.points_[fold], k=self.k)
+            index = KDTree(self.points_[others])
+            distances, indices = index.query(self.points_[fold], k=self.k_wide)
             stats[fold] = self._statistics(self.targets_[others][indices], distances)
         return self._append(X, stats)
 
@@ -333,10 +343,12 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
             return unit_vectors(X[:, names.index("Latitude")], X[:, names.index("Longitude")])
         return unit_vectors(X["Latitude"], X["Longitude"])
 
-    @staticmethod
-    def _statistics(targets: np.ndarray, chords: np.ndarray) -> np.ndarray:
-        km = chord_to_km(chords)
-        return np.column_stack([targets.mean(axis=1), np.median(targets, axis=1), km.mean(axis=1)])
+    def _statistics(self, targets: np.ndarray, chords: np.ndarray) -> np.ndarray:
+        """The statistics of each row's neighbours, nearest first (``k_wide`` of them)."""
+        near, km = targets[:, : self.k], chord_to_km(chords[:, : self.k])
+        return np.column_stack(
+            [near.mean(axis=1), np.median(near, axis=1), km.mean(axis=1), targets.mean(axis=1)]
+        )
 
     def _append(self, X: pd.DataFrame | np.ndarray, stats: np.ndarray) -> Any:
         if isinstance(X, np.ndarray):

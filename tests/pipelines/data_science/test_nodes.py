@@ -87,6 +87,7 @@ def test_fit_model_adds_the_neighbourhood_step_of_a_version_that_has_one(generat
         "neighbours_target_mean",
         "neighbours_target_median",
         "neighbours_distance_km",
+        "wide_neighbours_target_mean",
     ]
     assert np.isfinite(model.predict(test[RAW_FEATURES])).all()
 
