@@ -2,23 +2,33 @@ from pathlib import Path
 
 import pytest
 
-from california_housing.serving.config import ServingSettings, load_settings
+from california_housing.serving.settings import ServingSettings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING = {"model_name": "california-housing", "log_db_url": "sqlite:////tmp/log.db"}
 
 
-def test_environment_variables_override_configuration():
+@pytest.fixture(autouse=True)
+def _no_overrides(monkeypatch):
+    """These tests set the environment variables they mean."""
+    for name in ("MLFLOW_TRACKING_URI", "SERVING_LOG_DB_URL", "SERVING_MODEL_ALIAS",
+                 "SERVING_API_KEY", "SERVING_MAX_ROWS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_environment_variables_override_configuration(monkeypatch):
+    for name, value in {
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
+        "SERVING_LOG_DB_URL": "postgresql+psycopg://u:p@db/log",
+        "SERVING_MODEL_ALIAS": "challenger",
+        "SERVING_API_KEY": "",  # empty: not set
+    }.items():
+        monkeypatch.setenv(name, value)
+
     settings = ServingSettings.from_config(
         SERVING | {"model_alias": "champion"},
         tracking_uri="sqlite:////tmp/mlflow.db",
         api_key="from-credentials",
-        environ={
-            "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
-            "SERVING_LOG_DB_URL": "postgresql+psycopg://u:p@db/log",
-            "SERVING_MODEL_ALIAS": "challenger",
-            "SERVING_API_KEY": "",  # empty: not set
-        },
     )
 
     assert settings.tracking_uri == "http://127.0.0.1:5000"
@@ -29,15 +39,15 @@ def test_environment_variables_override_configuration():
 
 def test_unknown_keys_and_bad_limits_are_named():
     with pytest.raises(ValueError, match=r"Unknown key\(s\) \['max_row'\]"):
-        ServingSettings.from_config(SERVING | {"max_row": 5}, tracking_uri="x", environ={})
+        ServingSettings.from_config(SERVING | {"max_row": 5}, tracking_uri="x")
     with pytest.raises(ValueError, match=r"serving\.max_rows must be a positive integer"):
-        ServingSettings.from_config(SERVING | {"max_rows": 0}, tracking_uri="x", environ={})
+        ServingSettings.from_config(SERVING | {"max_rows": 0}, tracking_uri="x")
     with pytest.raises(ValueError, match=r"log_buffer_rows must be at least serving\.max_rows"):
         ServingSettings.from_config(
-            SERVING | {"max_rows": 100, "log_buffer_rows": 10}, tracking_uri="x", environ={}
+            SERVING | {"max_rows": 100, "log_buffer_rows": 10}, tracking_uri="x"
         )
     with pytest.raises(ValueError, match=r"serving\.log_db_url is not set"):
-        ServingSettings.from_config({"model_name": "m"}, tracking_uri="x", environ={})
+        ServingSettings.from_config({"model_name": "m"}, tracking_uri="x")
 
 
 @pytest.mark.slow  # two real Kedro sessions: their hooks start MLflow on the project's store

@@ -1,0 +1,129 @@
+"""What the routes depend on: the service's parts, the served model, the API key, the rows.
+
+Each is a FastAPI dependency, named in the route's signature (and so in its OpenAPI entry):
+``Annotated`` aliases below (``ServiceDep``, ``ServedModelDep``...) keep signatures short.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader
+
+from california_housing.serving.champion import ServedModel
+from california_housing.serving.log.writer import PredictionLog
+from california_housing.serving.schemas import PredictRequest, Row
+from california_housing.serving.service import Service
+from california_housing.serving.settings import ServingSettings
+
+#: Retry-After on every 503: the log or the model is expected back soon.
+RETRY = {"Retry-After": "5"}
+_MAX_REQUEST_ID = 64
+
+
+def get_service(request: Request) -> Service:
+    """The service the app was built with (``create_app``)."""
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_settings(service: ServiceDep) -> ServingSettings:
+    """The service's settings."""
+    return service.settings
+
+
+SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
+
+
+def get_log(service: ServiceDep) -> PredictionLog:
+    """The prediction log."""
+    return service.log
+
+
+LogDep = Annotated[PredictionLog, Depends(get_log)]
+
+
+def served_model(service: ServiceDep) -> ServedModel:
+    """The model a request is answered with (the one served when it arrived).
+
+    Raises:
+        HTTPException: 503 while no model is loaded (the alias points nowhere yet).
+    """
+    current = service.champion.current
+    if current is None:
+        settings = service.settings
+        raise HTTPException(
+            503,
+            service.champion.last_error
+            or f"No model loaded yet: the registry has no {settings.model_name}@"
+            f"{settings.model_alias}.",
+            headers=RETRY,
+        )
+    return current
+
+
+ServedModelDep = Annotated[ServedModel, Depends(served_model)]
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,  # no key configured: no key needed (kedro serve binds loopback only)
+    description="The service's API key (serving.api_key / SERVING_API_KEY)",
+)
+
+
+def require_api_key(
+    service: ServiceDep, given: Annotated[str | None, Security(api_key_header)]
+) -> None:
+    """Let the request through with the service's API key, or when it has none.
+
+    Raises:
+        HTTPException: 401 when the key is missing or wrong.
+    """
+    expected = service.settings.api_key
+    if expected is None:
+        return
+    if given is None or not secrets.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            401,
+            "This endpoint needs the service's API key in the X-API-Key header.",
+            headers={"WWW-Authenticate": "X-API-Key"},
+        )
+
+
+def request_id(
+    x_request_id: Annotated[str | None, Header(description="Echoed; logged per row")] = None,
+) -> str | None:
+    """The client's request id (first 64 characters), if it sent one."""
+    return x_request_id[:_MAX_REQUEST_ID] if x_request_id else None
+
+
+RequestIdDep = Annotated[str | None, Depends(request_id)]
+
+
+def predict_rows(body: PredictRequest, service: ServiceDep) -> list[Row]:
+    """The rows of a ``/predict`` body, at most ``serving.max_rows`` of them.
+
+    Raises:
+        RequestValidationError: 422 ``too_long`` for more rows than that.
+    """
+    limit = service.settings.max_rows
+    if len(body.rows) > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "rows"),
+                    "msg": f"List should have at most {limit} items after validation, not "
+                    f"{len(body.rows)}: send at most serving.max_rows rows per request",
+                    "type": "too_long",
+                }
+            ]
+        )
+    return body.rows
+
+
+RowsDep = Annotated[list[Row], Depends(predict_rows)]

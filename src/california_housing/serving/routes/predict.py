@@ -1,0 +1,130 @@
+"""``POST /predict``: score rows with the served model, log each one, answer.
+
+The rows are validated against the one raw schema (``schemas.Row``), scored as a numpy
+matrix by ``scoring.score`` (the function batch inference uses) and handed to the prediction
+log's buffer; the log's own thread writes them. A batch of more than :data:`INLINE_ROWS` rows
+is scored in a worker thread, so the event loop keeps answering other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, HTTPException, Response
+from starlette.concurrency import run_in_threadpool
+
+from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET, TARGET_UNIT
+from california_housing.scoring import score
+from california_housing.serving.champion import ServedModel
+from california_housing.serving.dependencies import (
+    RETRY,
+    RequestIdDep,
+    RowsDep,
+    ServiceDep,
+    served_model,
+)
+from california_housing.serving.schemas import PredictResponse, Row
+
+router = APIRouter(tags=["model"])
+
+#: Larger batches are scored off the event loop (a thread hop costs more than a few rows).
+INLINE_ROWS = 100
+_row_values = itemgetter(*RAW_FEATURES)
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` random uuid4 hex strings, from one read of the OS's random source."""
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+def answer_rows(
+    served: ServedModel, rows: list[Row], request_id: str, started: float
+) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """Score ``rows``: the log's rows (``tables.PREDICTION_COLUMNS`` order) and the answer."""
+    count = len(rows)
+    features = np.fromiter(
+        chain.from_iterable(map(_row_values, rows)), dtype="float64", count=count * 8
+    ).reshape(count, 8)
+    scores = score(served.model, features, served.filters)
+    ids = new_ids(count)
+    predicted = scores.predictions.tolist()
+    violations = scores.violations
+    out = [bool(v) for v in violations]
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    logged = list(
+        zip(
+            ids,
+            repeat(request_id),
+            repeat(datetime.now(UTC)),
+            repeat(served.name),
+            repeat(served.version),
+            *features.T.tolist(),
+            predicted,
+            out,
+            [orjson.dumps(v).decode() if v else "[]" for v in violations],
+            repeat(latency_ms),
+        )
+    )
+    answer = {
+        "model_name": served.name,
+        "model_version": served.version,
+        "predictions": [
+            {
+                "prediction_id": ids[i],
+                PREDICTION: predicted[i],
+                "unit": TARGET_UNIT,
+                "out_of_domain": out[i],
+                "domain_violations": violations[i],
+            }
+            for i in range(count)
+        ],
+    }
+    return logged, answer
+
+
+@router.post(
+    "/predict",
+    description=f"Predict {TARGET} (in {TARGET_UNIT}) for 1 to serving.max_rows rows of the "
+    "8 raw columns; each prediction is logged.",
+    responses={
+        413: {"description": "Body larger than serving.max_body_bytes"},
+        422: {"description": "Invalid rows: each failing field and row is named"},
+        503: {"description": "No model, or the prediction log cannot keep up"},
+    },
+)
+async def predict(
+    rows: RowsDep, service: ServiceDep, given_id: RequestIdDep, response: Response
+) -> PredictResponse:
+    """Predict, log, answer."""
+    started = time.perf_counter()
+    served = served_model(service)  # after the rows are valid: a bad request is 422 first
+    request_id = given_id or uuid.uuid4().hex
+    if len(rows) <= INLINE_ROWS:
+        logged, answer = answer_rows(served, rows, request_id, started)
+    else:
+        logged, answer = await run_in_threadpool(answer_rows, served, rows, request_id, started)
+    if not service.log.submit(logged):
+        raise HTTPException(
+            503,
+            "The prediction log cannot keep up (its database is slow or unavailable); "
+            "nothing was predicted. Retry later.",
+            headers=RETRY,
+        )
+    version = str(served.version)
+    service.metrics.rows_predicted.labels(version).inc(len(rows))
+    if out_of_domain := sum(p["out_of_domain"] for p in answer["predictions"]):
+        service.metrics.rows_out_of_domain.labels(version).inc(out_of_domain)
+    response.headers["X-Request-ID"] = request_id
+    return PredictResponse.model_validate(answer)
