@@ -19,7 +19,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.integration.conftest import TeamProject, free_port, set_heartbeat, stop_group
+from california_housing.processes import free_port, stop_group
+from tests.integration.conftest import TeamProject, set_heartbeat
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from california_housing.pipelines.inference.nodes import score_rows, validate_rows
-from california_housing.schema import RAW_FEATURES
+from california_housing.schema import RAW_FEATURES, TARGET_UNIT
 from tests.serving.conftest import API_KEY, EAST_ROW, INLAND_CAPPED, ROW, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def test_predict_answers_rows_in_order_and_logs_each_one(client, served):
     assert body["model_name"] == REGISTERED_MODEL
     first, east, third = body["predictions"]
     assert first["predicted_MedHouseVal"] == third["predicted_MedHouseVal"]
-    assert first["unit"] == "100k USD"
+    assert first["unit"] == TARGET_UNIT  # "$100,000"
     assert (first["out_of_domain"], first["domain_violations"]) == (False, [])
     assert (east["out_of_domain"], east["domain_violations"]) == (False, [])  # LA is served
     assert len({p["prediction_id"] for p in body["predictions"]}) == 3

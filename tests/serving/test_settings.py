@@ -6,13 +6,15 @@ from california_housing.serving.settings import ServingSettings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING = {"model_name": "california-housing", "log_db_url": "sqlite:////tmp/log.db"}
+OVERRIDES = ["MLFLOW_TRACKING_URI", "SERVING_LOG_DB_URL", "SERVING_MODEL_ALIAS", "SERVING_API_KEY",
+             "SERVING_MAX_ROWS", "SERVING_ALLOW_UNAUTHENTICATED"]  # fmt: skip
+EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 (what the service must refuse to bind without a key)
 
 
 @pytest.fixture(autouse=True)
 def _no_overrides(monkeypatch):
     """These tests set the environment variables they mean."""
-    for name in ("MLFLOW_TRACKING_URI", "SERVING_LOG_DB_URL", "SERVING_MODEL_ALIAS",
-                 "SERVING_API_KEY", "SERVING_MAX_ROWS"):  # fmt: skip
+    for name in OVERRIDES:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -78,3 +80,44 @@ def test_environment_overrides_survive_the_session(monkeypatch):
 
     assert settings.tracking_uri == "sqlite:////elsewhere/mlflow.db"
     assert settings.model_alias == "challenger"
+
+
+@pytest.mark.parametrize("host", [EVERY_ADDRESS, "::", "192.168.1.20", "serving.example.org"])
+def test_other_machines_are_refused_without_a_key_saying_how_to_set_one(host):
+    settings = ServingSettings.from_config(SERVING, tracking_uri="x")
+
+    refusal = settings.refusal(host)
+
+    assert refusal is not None
+    assert host in refusal and "SERVING_API_KEY" in refusal
+    assert "SERVING_ALLOW_UNAUTHENTICATED=true" in refusal
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_the_loopback_address_needs_no_key(host):
+    assert ServingSettings.from_config(SERVING, tracking_uri="x").refusal(host) is None
+
+
+def test_a_key_or_the_named_opt_in_lets_it_serve_other_machines(monkeypatch):
+    with_key = ServingSettings.from_config(SERVING, tracking_uri="x", api_key="k")
+    monkeypatch.setenv("SERVING_ALLOW_UNAUTHENTICATED", "true")
+    opted_in = ServingSettings.from_config(SERVING, tracking_uri="x")
+
+    assert with_key.refusal(EVERY_ADDRESS) is None
+    assert opted_in.allow_unauthenticated
+    assert opted_in.refusal(EVERY_ADDRESS) is None
+
+
+def test_any_setting_has_its_environment_variable_and_a_bad_one_is_named(monkeypatch):
+    monkeypatch.setenv("SERVING_MAX_ROWS", "500")
+    assert ServingSettings.from_config(SERVING, tracking_uri="x").max_rows == 500
+
+    monkeypatch.setenv("SERVING_MAX_ROWS", "many")
+    with pytest.raises(ValueError, match=r"serving\.max_rows: .*SERVING_MAX_ROWS"):
+        ServingSettings.from_config(SERVING, tracking_uri="x")
+
+
+def test_the_api_key_is_not_shown_in_the_settings_repr():
+    settings = ServingSettings.from_config(SERVING, tracking_uri="x", api_key="secret-key")
+
+    assert "secret-key" not in repr(settings)
