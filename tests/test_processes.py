@@ -66,9 +66,7 @@ def test_the_group_is_stopped_when_the_block_fails(tmp_path):
 
     with (
         pytest.raises(KeyError),
-        started(
-            command, ready=http_ok(f"http://127.0.0.1:{port}/"), log_path=log_path
-        ) as process,
+        started(command, ready=http_ok(f"http://127.0.0.1:{port}/"), log_path=log_path) as process,
     ):
         raise KeyError("the test failed")
 

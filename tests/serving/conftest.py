@@ -79,9 +79,14 @@ def serving_env(project: Path, name: str, **serving) -> str:
 
 @contextmanager
 def start_server(
-    project: Path, tmp_path: Path, *, env: str = "test", extra_env: dict | None = None
+    project: Path,
+    tmp_path: Path,
+    *,
+    env: str = "test",
+    extra_env: dict | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """``kedro serve --env ENV`` in ``project`` with its own prediction log under ``tmp_path``.
+    """``kedro serve --env ENV [args]`` in ``project``, its prediction log under ``tmp_path``.
 
     Yields:
         The server, once ``/health`` answers (it may not be ready: see ``wait_ready``).
@@ -95,7 +100,7 @@ def start_server(
         **(extra_env or {}),
     }
     environ.pop("KEDRO_ENV", None)
-    command = [KEDRO, "serve", "--env", env, "--host", "127.0.0.1", "--port", str(port)]
+    command = [KEDRO, "serve", "--env", env, "--host", "127.0.0.1", "--port", str(port), *args]
     url = f"http://127.0.0.1:{port}"
     with started(
         command, ready=http_ok(f"{url}/health"), log_path=log_path, cwd=project, env=environ

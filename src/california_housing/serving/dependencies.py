@@ -2,6 +2,8 @@
 
 Each is a FastAPI dependency, named in the route's signature (and so in its OpenAPI entry):
 ``Annotated`` aliases below (``ServiceDep``, ``ServedModelDep``...) keep signatures short.
+They are ``async def``: none waits for anything, and FastAPI runs a plain ``def`` dependency
+in its thread pool, a hop per request that costs more than the dependency itself.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ RETRY = {"Retry-After": "5"}
 _MAX_REQUEST_ID = 64
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     """The service the app was built with (``create_app``)."""
     return request.app.state.service
 
@@ -32,7 +34,7 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def get_settings(service: ServiceDep) -> ServingSettings:
+async def get_settings(service: ServiceDep) -> ServingSettings:
     """The service's settings."""
     return service.settings
 
@@ -40,7 +42,7 @@ def get_settings(service: ServiceDep) -> ServingSettings:
 SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
 
 
-def get_log(service: ServiceDep) -> PredictionLog:
+async def get_log(service: ServiceDep) -> PredictionLog:
     """The prediction log."""
     return service.log
 
@@ -48,7 +50,7 @@ def get_log(service: ServiceDep) -> PredictionLog:
 LogDep = Annotated[PredictionLog, Depends(get_log)]
 
 
-def served_model(service: ServiceDep) -> ServedModel:
+def current_model(service: Service) -> ServedModel:
     """The model a request is answered with (the one served when it arrived).
 
     Raises:
@@ -67,6 +69,11 @@ def served_model(service: ServiceDep) -> ServedModel:
     return current
 
 
+async def served_model(service: ServiceDep) -> ServedModel:
+    """The model a request is answered with: :func:`current_model` as a dependency."""
+    return current_model(service)
+
+
 ServedModelDep = Annotated[ServedModel, Depends(served_model)]
 
 api_key_header = APIKeyHeader(
@@ -76,7 +83,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(
+async def require_api_key(
     service: ServiceDep, given: Annotated[str | None, Security(api_key_header)]
 ) -> None:
     """Let the request through with the service's API key, or when it has none.
@@ -95,7 +102,7 @@ def require_api_key(
         )
 
 
-def request_id(
+async def request_id(
     x_request_id: Annotated[str | None, Header(description="Echoed; logged per row")] = None,
 ) -> str | None:
     """The client's request id (first 64 characters), if it sent one."""
@@ -105,7 +112,7 @@ def request_id(
 RequestIdDep = Annotated[str | None, Depends(request_id)]
 
 
-def predict_rows(body: PredictRequest, service: ServiceDep) -> list[Row]:
+async def predict_rows(body: PredictRequest, service: ServiceDep) -> list[Row]:
     """The rows of a ``/predict`` body, at most ``serving.max_rows`` of them.
 
     Raises:

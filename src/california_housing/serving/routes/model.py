@@ -7,8 +7,8 @@ from fastapi import APIRouter, Security
 from california_housing.serving.dependencies import (
     ServedModelDep,
     ServiceDep,
+    current_model,
     require_api_key,
-    served_model,
 )
 from california_housing.serving.schemas import ModelInfo, ReloadResponse
 
@@ -32,5 +32,5 @@ async def model(served: ServedModelDep) -> ModelInfo:
 async def reload(service: ServiceDep) -> ReloadResponse:
     """Check the alias now and switch to its version if it moved."""
     changed = await service.refresh("reload")
-    served = served_model(service)  # the model now served (503 if none)
+    served = current_model(service)  # the model now served (503 if none)
     return ReloadResponse(**served.describe(), changed=changed)

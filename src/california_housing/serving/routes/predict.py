@@ -29,7 +29,7 @@ from california_housing.serving.dependencies import (
     RequestIdDep,
     RowsDep,
     ServiceDep,
-    served_model,
+    current_model,
 )
 from california_housing.serving.schemas import PredictResponse, Row
 
@@ -109,7 +109,7 @@ async def predict(
 ) -> PredictResponse:
     """Predict, log, answer."""
     started = time.perf_counter()
-    served = served_model(service)  # after the rows are valid: a bad request is 422 first
+    served = current_model(service)  # after the rows are valid: a bad request is 422 first
     request_id = given_id or uuid.uuid4().hex
     if len(rows) <= INLINE_ROWS:
         logged, answer = answer_rows(served, rows, request_id, started)
