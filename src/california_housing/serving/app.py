@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from california_housing import __version__
 from california_housing.serving import errors
-from california_housing.serving.metrics import RequestMetrics
+from california_housing.serving.middleware import BodyLimit, RequestMetrics
 from california_housing.serving.routes import ROUTERS
 from california_housing.serving.service import Service
 from california_housing.serving.settings import ServingSettings, load_settings
@@ -44,7 +44,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(ui_router)
     errors.add_handlers(app)
-    app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     if service.settings.cors_origins:
         app.add_middleware(

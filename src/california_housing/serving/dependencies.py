@@ -9,7 +9,7 @@ in its thread pool, a hop per request that costs more than the dependency itself
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -100,6 +100,13 @@ async def require_api_key(
             "This endpoint needs the service's API key in the X-API-Key header.",
             headers={"WWW-Authenticate": "X-API-Key"},
         )
+
+
+#: ``APIRouter`` options for operations that need the API key: ``APIRouter(**KEY_REQUIRED)``.
+KEY_REQUIRED: dict[str, Any] = {
+    "dependencies": [Security(require_api_key)],
+    "responses": {401: {"description": "API key missing or wrong"}},
+}
 
 
 async def request_id(

@@ -2,7 +2,7 @@
 
 - an invalid request: 422, ``detail`` lists each failing field (``loc``, ``msg``, ``type``;
   at most :data:`MAX_ERRORS`, without echoing the input back);
-- a body over ``serving.max_body_bytes``: 413, naming the limit (:class:`BodyLimit`);
+- a body over ``serving.max_body_bytes``: 413, naming the limit (``middleware.BodyLimit``);
 - anything unexpected: 500, details in the service's log only.
 """
 
@@ -39,44 +39,6 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(
         413, f"Body larger than {limit} bytes (serving.max_body_bytes); send fewer rows."
     )
-
-
-class BodyLimit:
-    """ASGI middleware: a body over ``limit`` bytes is answered 413 before it is all read.
-
-    The route reading the body gets the 413 (as an ``HTTPException``) on its first read when
-    the declared ``Content-Length`` is over the limit, else as soon as the streamed body grows
-    past it; a route that reads no body is not concerned.
-
-    Args:
-        app: The application it wraps.
-        limit: Most bytes of a request body.
-    """
-
-    def __init__(self, app: Any, limit: int) -> None:
-        """Wrap ``app``."""
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Pass the request on with its body counted."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        size = int(declared) if declared.isdigit() else 0
-
-        async def counted() -> Any:
-            nonlocal size
-            if size > self.limit:
-                raise too_large(self.limit)  # answered by the app's HTTPException handler
-            message = await receive()
-            size += len(message.get("body", b"")) if not declared else 0
-            if size > self.limit:
-                raise too_large(self.limit)
-            return message
-
-        await self.app(scope, counted, send)
 
 
 async def internal_error(request: Request, _exc: Exception) -> JSONResponse:

@@ -8,8 +8,6 @@ each process counts its own requests: ``kedro serve`` then sets ``PROMETHEUS_MUL
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -90,42 +88,3 @@ class Metrics:
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)
-
-
-class RequestMetrics:
-    """ASGI middleware: count and time every HTTP request by endpoint and status code.
-
-    The endpoint is the path of the route that answered (``/predict``,
-    ``/ui/static/{name}``); a path no route knows is counted as ``other``.
-
-    Args:
-        app: The application it wraps.
-        metrics: Where to count.
-    """
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        """Wrap ``app``."""
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Pass the request on; count it with the status code it was answered with."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            endpoint = getattr(scope.get("route"), "path", None) or "other"
-            labels = (endpoint, scope["method"], str(status))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)

@@ -8,11 +8,13 @@ from california_housing.serving.routes import (
     monitoring,
     predict,
     predictions,
+    reload,
 )
 
 ROUTERS = (
     health.router,
     model.router,
+    reload.router,
     predict.router,
     feedback.router,
     predictions.router,

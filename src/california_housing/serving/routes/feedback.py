@@ -5,23 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Security
+from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 
-from california_housing.serving.dependencies import RETRY, ServiceDep, require_api_key
+from california_housing.serving.dependencies import KEY_REQUIRED, RETRY, ServiceDep
 from california_housing.serving.log.store import LogUnavailableError
 from california_housing.serving.schemas import FeedbackRequest, FeedbackResponse
 
-router = APIRouter(tags=["model"])
+router = APIRouter(tags=["model"], **KEY_REQUIRED)
 
 
 @router.post(
     "/feedback",
-    dependencies=[Security(require_api_key)],
     responses={
-        401: {"description": "API key missing or wrong"},
         413: {"description": "Body larger than serving.max_body_bytes"},
-        422: {"description": "Invalid body, or prediction ids that were never logged"},
         503: {"description": "The prediction log is unavailable"},
     },
 )

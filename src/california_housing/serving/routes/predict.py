@@ -142,7 +142,6 @@ def answer_rows(
     "8 raw columns; each prediction is logged.",
     responses={
         413: {"description": "Body larger than serving.max_body_bytes"},
-        422: {"description": "Invalid rows: each failing field and row is named"},
         503: {"description": "No model, or the prediction log cannot keep up"},
     },
 )
