@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 
@@ -23,7 +23,6 @@ from california_housing.serving.settings import ServingSettings
 
 #: Retry-After on every 503: the log or the model is expected back soon.
 RETRY = {"Retry-After": "5"}
-_MAX_REQUEST_ID = 64
 
 
 async def get_service(request: Request) -> Service:
@@ -109,23 +108,12 @@ KEY_REQUIRED: dict[str, Any] = {
 }
 
 
-async def request_id(
-    x_request_id: Annotated[str | None, Header(description="Echoed; logged per row")] = None,
-) -> str | None:
-    """The client's request id (first 64 characters), if it sent one."""
-    return x_request_id[:_MAX_REQUEST_ID] if x_request_id else None
-
-
-RequestIdDep = Annotated[str | None, Depends(request_id)]
-
-
-async def predict_rows(body: PredictRequest, service: ServiceDep) -> list[Row]:
-    """The rows of a ``/predict`` body, at most ``serving.max_rows`` of them.
+def check_rows(body: PredictRequest, limit: int) -> list[Row]:
+    """The rows of a ``/predict`` body, at most ``limit`` (``serving.max_rows``) of them.
 
     Raises:
         RequestValidationError: 422 ``too_long`` for more rows than that.
     """
-    limit = service.settings.max_rows
     if len(body.rows) > limit:
         raise RequestValidationError(
             [
@@ -138,6 +126,3 @@ async def predict_rows(body: PredictRequest, service: ServiceDep) -> list[Row]:
             ]
         )
     return body.rows
-
-
-RowsDep = Annotated[list[Row], Depends(predict_rows)]

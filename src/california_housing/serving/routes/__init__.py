@@ -11,12 +11,13 @@ from california_housing.serving.routes import (
     reload,
 )
 
+#: In the order requests are matched against them: the busiest first.
 ROUTERS = (
+    predict.router,
     health.router,
+    feedback.router,
     model.router,
     reload.router,
-    predict.router,
-    feedback.router,
     predictions.router,
     metrics.router,
     monitoring.router,

@@ -21,11 +21,11 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -33,13 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET, TARGET_UNIT
 from california_housing.scoring import score
 from california_housing.serving.champion import ServedModel
-from california_housing.serving.dependencies import (
-    RETRY,
-    RequestIdDep,
-    RowsDep,
-    ServiceDep,
-    current_model,
-)
+from california_housing.serving.dependencies import RETRY, ServiceDep, check_rows, current_model
 from california_housing.serving.schemas import PredictRequest, PredictResponse, Row
 
 
@@ -78,6 +72,7 @@ router = APIRouter(tags=["model"], route_class=OnePassRoute)
 
 #: Larger batches are scored off the event loop (a thread hop costs more than a few rows).
 INLINE_ROWS = 100
+_MAX_REQUEST_ID = 64  # characters of a client's X-Request-ID that are kept
 _row_values = itemgetter(*RAW_FEATURES)
 
 
@@ -145,11 +140,16 @@ def answer_rows(
         503: {"description": "No model, or the prediction log cannot keep up"},
     },
 )
-async def predict(rows: RowsDep, service: ServiceDep, given_id: RequestIdDep) -> Response:
+async def predict(
+    body: PredictRequest,
+    service: ServiceDep,
+    x_request_id: Annotated[str | None, Header(description="Echoed; logged per row")] = None,
+) -> Response:
     """Predict, log, answer (written by orjson: the answer is built from checked values)."""
     started = time.perf_counter()
+    rows = check_rows(body, service.settings.max_rows)
     served = current_model(service)  # after the rows are valid: a bad request is 422 first
-    request_id = given_id or uuid.uuid4().hex
+    request_id = x_request_id[:_MAX_REQUEST_ID] if x_request_id else uuid.uuid4().hex
     if len(rows) <= INLINE_ROWS:
         logged, answer = answer_rows(served, rows, request_id, started)
     else:
