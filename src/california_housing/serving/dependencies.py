@@ -1,4 +1,4 @@
-"""What the routes depend on: the service's parts, the served model, the API key, the rows.
+"""What the routes depend on: the service's parts, the served model, the API key.
 
 Each is a FastAPI dependency, named in the route's signature (and so in its OpenAPI entry):
 ``Annotated`` aliases below (``ServiceDep``, ``ServedModelDep``...) keep signatures short.
@@ -12,12 +12,10 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 
 from california_housing.serving.champion import ServedModel
 from california_housing.serving.log.writer import PredictionLog
-from california_housing.serving.schemas import PredictRequest, Row
 from california_housing.serving.service import Service
 from california_housing.serving.settings import ServingSettings
 
@@ -106,23 +104,3 @@ KEY_REQUIRED: dict[str, Any] = {
     "dependencies": [Security(require_api_key)],
     "responses": {401: {"description": "API key missing or wrong"}},
 }
-
-
-def check_rows(body: PredictRequest, limit: int) -> list[Row]:
-    """The rows of a ``/predict`` body, at most ``limit`` (``serving.max_rows``) of them.
-
-    Raises:
-        RequestValidationError: 422 ``too_long`` for more rows than that.
-    """
-    if len(body.rows) > limit:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("body", "rows"),
-                    "msg": f"List should have at most {limit} items after validation, not "
-                    f"{len(body.rows)}: send at most serving.max_rows rows per request",
-                    "type": "too_long",
-                }
-            ]
-        )
-    return body.rows

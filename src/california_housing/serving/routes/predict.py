@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET, TARGET_UNIT
 from california_housing.scoring import score
 from california_housing.serving.champion import ServedModel
-from california_housing.serving.dependencies import RETRY, ServiceDep, check_rows, current_model
+from california_housing.serving.dependencies import RETRY, ServiceDep, current_model
 from california_housing.serving.schemas import PredictRequest, PredictResponse, Row
 
 
@@ -56,13 +57,18 @@ class OnePassRequest(Request):
 
 
 class OnePassRoute(APIRoute):
-    """A route that hands its endpoint :class:`OnePassRequest` objects."""
+    """A route that hands its endpoint :class:`OnePassRequest` objects.
+
+    The request's ``state.received`` is when it reached the route, before its body was read:
+    the start of the ``latency_ms`` the prediction log keeps.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """FastAPI's handler, given the request as a :class:`OnePassRequest`."""
         handler = super().get_route_handler()
 
         async def one_pass(request: Request) -> Response:
+            request.state.received = time.perf_counter()
             return await handler(OnePassRequest(request.scope, request.receive))
 
         return one_pass
@@ -83,6 +89,26 @@ def new_ids(count: int) -> list[str]:
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     text = raw.tobytes().hex()
     return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
+def check_rows(body: PredictRequest, limit: int) -> list[Row]:
+    """The rows of a ``/predict`` body, at most ``limit`` (``serving.max_rows``) of them.
+
+    Raises:
+        RequestValidationError: 422 ``too_long`` for more rows than that.
+    """
+    if len(body.rows) > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "rows"),
+                    "msg": f"List should have at most {limit} items after validation, not "
+                    f"{len(body.rows)}: send at most serving.max_rows rows per request",
+                    "type": "too_long",
+                }
+            ]
+        )
+    return body.rows
 
 
 def answer_rows(
@@ -143,10 +169,11 @@ def answer_rows(
 async def predict(
     body: PredictRequest,
     service: ServiceDep,
+    request: Request,
     x_request_id: Annotated[str | None, Header(description="Echoed; logged per row")] = None,
 ) -> Response:
     """Predict, log, answer (written by orjson: the answer is built from checked values)."""
-    started = time.perf_counter()
+    started = request.state.received
     rows = check_rows(body, service.settings.max_rows)
     served = current_model(service)  # after the rows are valid: a bad request is 422 first
     request_id = x_request_id[:_MAX_REQUEST_ID] if x_request_id else uuid.uuid4().hex
