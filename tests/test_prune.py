@@ -12,7 +12,7 @@ from kedro.framework.startup import bootstrap_project
 from california_housing.schema import RAW_FEATURES
 from tests.conftest import copy_project, environment_kept, kedro_cli, run_project
 
-pytestmark = pytest.mark.slow  # three `kedro run --env test` and four `kedro prune`: ~2 min
+pytestmark = pytest.mark.slow  # four `kedro run --env test` and four `kedro prune`: ~2 min
 
 ENV = "keep_two"
 KEEP_TWO = {"keep_last": 2, "keep_days": None}
@@ -42,8 +42,11 @@ def _prune(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pruned(tmp_path_factory):
-    """A project copy whose env `keep_two` is `test` with a keep-last-2 policy, run three
-    times with a prune after each of the last two runs; the sizes of data/ and mlartifacts/."""
+    """A project copy whose env `keep_two` is `test` with a keep-last-2 policy, run four
+    times with a prune after each of the last two runs; the sizes of data/ and mlartifacts/.
+
+    The first run promotes the champion; the others, with the same data and seeds, do not
+    beat it: its run and its dataset versions stay whatever their age."""
     root = copy_project(tmp_path_factory.mktemp("prune") / "project")
     shutil.copytree(root / "conf" / "test", root / "conf" / ENV)
     policy = {"versions": {"default": KEEP_TWO}, "runs": KEEP_TWO, "monitoring_runs": KEEP_TWO,
@@ -52,33 +55,38 @@ def pruned(tmp_path_factory):
         yaml.safe_dump({"retention": policy})
     )
     sizes, removed = [], []
-    for run in range(3):
+    for run in range(4):
         run_project(root, env=ENV)
-        if run:
+        if run >= 2:
             removed.append(_prune(root))
             sizes.append(_size(root))
     return root, sizes, removed
 
 
 def test_disk_use_stops_growing_with_the_number_of_runs(pruned):
-    _, (after_two, after_three), (first, second) = pruned
+    _, (after_three, after_four), (first, second) = pruned
 
-    assert first == []  # two runs of each: the policy keeps them all
-    assert any(line.startswith("run:") for line in second)  # the first run's tree went
+    assert first == []  # the champion's run and the newest two: all kept
+    runs = [line for line in second if line.startswith("run:")]
+    assert sum(" __default__ (" in line for line in runs) == 1  # one kedro run's tree
+    assert any(" v4.xgboost_tuned (" in line for line in runs)  # with its candidates
     assert any(line.startswith("dataset version:") for line in second)
-    assert after_three <= after_two * 1.05, (after_two, after_three)
+    assert after_four <= after_three * 1.05, (after_three, after_four)
 
 
-def test_the_champion_still_loads_and_monitoring_finds_its_reference(pruned, raw_frame):
+def test_the_champion_still_loads_and_monitoring_finds_its_reference(
+    pruned, raw_frame, monkeypatch
+):
     root, _, _ = pruned
+    monkeypatch.chdir(root)  # the project's mlflow.yml finds its store from here
     previous = mlflow.get_tracking_uri()
     with environment_kept():
         try:
             bootstrap_project(root)
             with KedroSession.create(project_path=root, env=ENV) as session:
                 splits = session.load_context().catalog.load("champion_splits")
-                model = mlflow.pyfunc.load_model("models:/california-housing-test@champion")
-                predictions = model.predict(raw_frame[RAW_FEATURES].head(5))
+            model = mlflow.pyfunc.load_model("models:/california-housing-test@champion")
+            predictions = model.predict(raw_frame[RAW_FEATURES].head(5))
         finally:
             mlflow.set_tracking_uri(previous)
 
