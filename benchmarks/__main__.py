@@ -359,7 +359,7 @@ def time_test_env(repeat: int) -> dict[str, Any]:
     return time_kedro(["--env", "test"], repeat)
 
 
-#: The quick tier's tests, and the tier as the README gives it: on two workers (pytest-xdist).
+#: The quick tier's tests, and the tier as docs/testing.md gives it: on two workers (pytest-xdist).
 QUICK_TESTS = ("-m", "not slow and not integration and not container")
 QUICK_TIER = ("-n", "2", *QUICK_TESTS)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import RESULTS, load_result, result_path
+from benchmarks.results import load_result, result_path
 
 MARKER = re.compile(r"<!--\s*benchmark:\s*([A-Za-z0-9_]+)\s*-->")
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -221,12 +221,19 @@ def _serving(result: dict[str, Any]) -> Lines:
     return lines
 
 
+def _filters(filters: dict[str, dict[str, float]]) -> str:
+    """``{"Longitude": {"lt": -119.0}}`` -> ``Longitude lt -119.0``, as the service words them."""
+    return ", ".join(
+        f"`{column} {op} {value}`" for column, ops in filters.items() for op, value in ops.items()
+    )
+
+
 def _population(result: dict[str, Any]) -> Lines:
     champion = result["champion"]
     rows = [
         (
             f"`{name}`",
-            f"`{domain['filters']}`",
+            _filters(domain["filters"]),
             f"{domain['rows']:,}",
             _num(domain["rmse"], 4),
             f"{domain['outside_rows']:,}",
@@ -329,8 +336,12 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], Lines]] = {
 }
 
 
+#: Targets that take no ``--repeat`` (one pass).
+ONE_PASS = frozenset({"population"})
+
+
 def _command(target: str, repeat: int | None = None) -> str:
-    repeat_arg = f" --repeat {repeat}" if repeat else ""
+    repeat_arg = f" --repeat {repeat}" if repeat and target not in ONE_PASS else ""
     return f"`python -m benchmarks {target}{repeat_arg} --save`"
 
 
@@ -357,13 +368,14 @@ def _about(result: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def render_target(target: str, result: dict[str, Any] | None, folder: Path = RESULTS) -> str:
+def render_target(target: str, result: dict[str, Any] | None, folder: Path | None = None) -> str:
     """The Markdown for one target: its saved result's tables, or how to produce one.
 
     Args:
         target: A target of ``python -m benchmarks``.
         result: Its saved result (:func:`benchmarks.results.load_result`), or None.
-        folder: Where results are kept (named in the text when there is none).
+        folder: Where results are kept (named in the text when there is none); default
+            :data:`benchmarks.results.RESULTS`.
 
     Returns:
         Markdown: the machine and command line, then the target's tables.
@@ -393,7 +405,7 @@ def render_target(target: str, result: dict[str, Any] | None, folder: Path = RES
     return "\n".join([*head, *body])
 
 
-def render_page(markdown: str, folder: Path = RESULTS) -> str:
+def render_page(markdown: str, folder: Path | None = None) -> str:
     """Replace every ``<!-- benchmark: <target> -->`` marker with that target's tables."""
     return MARKER.sub(lambda m: render_target(m[1], load_result(m[1], folder), folder), markdown)
 

@@ -40,17 +40,17 @@ def provenance() -> dict[str, Any]:
     return found | {"git_commit": commit or None, "git_dirty": dirty.returncode != 0}
 
 
-def result_path(target: str, folder: Path = RESULTS) -> Path:
-    """The file a target's saved result lives in."""
-    return folder / f"{target}.json"
+def result_path(target: str, folder: Path | None = None) -> Path:
+    """The file a target's saved result lives in (in ``folder``, default :data:`RESULTS`)."""
+    return (folder or RESULTS) / f"{target}.json"
 
 
-def save_result(result: dict[str, Any], folder: Path = RESULTS) -> Path:
+def save_result(result: dict[str, Any], folder: Path | None = None) -> Path:
     """Write one benchmark's JSON result as its target's saved result.
 
     Args:
         result: What ``python -m benchmarks`` printed; its ``target`` names the file.
-        folder: Where results are kept.
+        folder: Where results are kept (default :data:`RESULTS`).
 
     Returns:
         The file written.
@@ -61,7 +61,7 @@ def save_result(result: dict[str, Any], folder: Path = RESULTS) -> Path:
     return path
 
 
-def load_result(target: str, folder: Path = RESULTS) -> dict[str, Any] | None:
+def load_result(target: str, folder: Path | None = None) -> dict[str, Any] | None:
     """A target's saved result, or None when it has none.
 
     Raises:
