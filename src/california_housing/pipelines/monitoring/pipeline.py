@@ -101,7 +101,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 render_html,
-                ["monitoring_report", "monitoring_figures"],
+                ["monitoring_decision", "monitoring_drift", "monitoring_figures"],
                 ["monitoring_report_html", "monitoring_figure_files"],
                 name="render_monitoring_html",
             ),
