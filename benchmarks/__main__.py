@@ -4,7 +4,8 @@ Each target is one function in :data:`TARGETS` that takes the repeat count and r
 the target's part of the result. Every target runs in a fresh copy of the project (see
 :func:`benchmarks.harness.project_copy`); the stages a pipeline reads from are run once
 first, untimed, and every timed run starts from the state they left. The JSON result goes
-to stdout, progress to stderr.
+to stdout, progress to stderr; ``--save`` also writes it to ``benchmarks/results/<target>.json``,
+which the docs' benchmark page renders (see :mod:`benchmarks.results`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from benchmarks.harness import (
 )
 from benchmarks.monitoring import time_monitoring
 from benchmarks.population import time_population
+from benchmarks.results import provenance, save_result
 from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
@@ -357,7 +359,7 @@ def time_test_env(repeat: int) -> dict[str, Any]:
     return time_kedro(["--env", "test"], repeat)
 
 
-#: The quick tier's tests, and the tier as the README gives it: on two workers (pytest-xdist).
+#: The quick tier's tests, and the tier as docs/testing.md gives it: on two workers (pytest-xdist).
 QUICK_TESTS = ("-m", "not slow and not integration and not container")
 QUICK_TIER = ("-n", "2", *QUICK_TESTS)
 
@@ -429,11 +431,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (default: 3)")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="also write the result to benchmarks/results/<target>.json (the docs show it)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    result: dict[str, Any] = {"target": args.target, "repeat": args.repeat}
+    result: dict[str, Any] = {"target": args.target, "repeat": args.repeat} | provenance()
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -443,7 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result |= TARGETS[args.target](args.repeat)
     except BenchmarkError as exc:
         result["error"] = str(exc)
-    print(json.dumps(result | {"machine": machine}, indent=2))
+    machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    result |= {"machine": machine}
+    print(json.dumps(result, indent=2))
+    if args.save and "error" not in result:
+        log(f"saved {save_result(result)}")
+    elif args.save:
+        log("not saved: the benchmark failed, the last saved result stays")
     return 1 if "error" in result else 0
 
 

@@ -193,7 +193,15 @@ def replay(
     return summary
 
 
-def _context(env: str | None) -> Any:
+def project_context(env: str | None) -> Any:
+    """The Kedro context of the project in the working directory (MLflow set up by its hooks).
+
+    Args:
+        env: The Kedro environment (``None``: the default).
+
+    Returns:
+        The loaded ``KedroContext``.
+    """
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
@@ -261,7 +269,7 @@ def traffic(  # click passes options by name
         validate_raw,
     )
 
-    context = _context(env)
+    context = project_context(env)
     params = context.params
     served = get_json(url.rstrip("/") + "/model")
     version = served.get("data_version")
@@ -334,7 +342,7 @@ def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
     kedro = [sys.executable, "-m", "kedro", "run"]
     if subprocess.run([*kedro, "--pipelines", "monitoring", *env_args], check=False).returncode:  # noqa: S603
         raise click.ClickException("The monitoring run failed (see its log above).")
-    context = _context(env)
+    context = project_context(env)
     decision = context.catalog.load("monitoring_decision")
     auto = context.params["monitoring"].get("auto_retrain", False) if retrain is None else retrain
     click.echo(f"monitoring: status={decision['status']} retrain={decision['retrain']}")
@@ -345,3 +353,8 @@ def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
     click.echo("retraining: kedro run --pipelines retrain")
     if subprocess.run([*kedro, "--pipelines", "retrain", *env_args], check=False).returncode:  # noqa: S603
         raise click.ClickException("The retrain run failed (see its log above).")
+    if context.params["retention"].get("after_retrain"):
+        click.echo("pruning (retention.after_retrain): kedro prune --yes")
+        prune = [sys.executable, "-m", "kedro", "prune", "--yes", *(["--env", env] if env else [])]
+        if subprocess.run(prune, check=False).returncode:  # noqa: S603
+            raise click.ClickException("Pruning failed (see its log above).")
