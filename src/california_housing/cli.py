@@ -13,8 +13,8 @@ import click
 from kedro.framework.cli.project import run
 from kedro.framework.startup import ProjectMetadata
 
-from california_housing.prune import prune
 from california_housing.traffic import monitor, traffic
+from california_housing.upkeep import archive, prune
 
 __all__ = ["cli", "run"]
 
@@ -89,3 +89,4 @@ def serve(  # noqa: PLR0917 (click passes options by position)
 cli.add_command(traffic)  # kedro traffic: replay rows through the live API
 cli.add_command(monitor)  # kedro monitor: monitoring, then retraining if advised
 cli.add_command(prune)  # kedro prune: old dataset versions and runs, by the retention policy
+cli.add_command(archive)  # kedro archive: old days of the prediction log to Parquet files

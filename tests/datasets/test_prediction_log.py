@@ -29,34 +29,46 @@ def log_url(tmp_path):
 
 
 def _catalog(name: str, url: str, **changes) -> PredictionLogDataset:
-    """The entry of conf/base/catalog.yml, pointed at ``url``."""
+    """The entry of conf/base/catalog.yml, pointed at ``url`` (and at no archive)."""
     entry = yaml.safe_load((REPO_ROOT / "conf/base/catalog.yml").read_text())[name]
     arguments = {"query": entry["query"], "credentials": {"con": url}} | changes
     return PredictionLogDataset(**arguments)
 
 
-def test_the_window_holds_the_predictions_logged_in_it(log_url):
-    frame = _catalog("monitoring_predictions", log_url, window=WINDOW).load()
+def _values(url: str, window: dict, rows: int = 25) -> np.ndarray:
+    chunks = list(_catalog("monitoring_predictions", url, window=window, chunk_rows=rows).load())
+    assert all(len(chunk) <= rows for chunk in chunks)
+    return np.concatenate(chunks) if chunks else np.zeros((0, 12))
 
-    assert len(frame) == 60  # seconds 0..59: since inclusive, until exclusive
-    assert frame["created_at"].min() == START
-    assert str(frame["created_at"].dt.tz) == "UTC"
-    assert list(frame.columns[4:13]) == [*RAW_FEATURES, PREDICTION]
-    assert frame[PREDICTION].eq(2.0).all()
+
+def test_the_window_holds_the_predictions_logged_in_it(log_url):
+    chunks = _catalog("monitoring_predictions", log_url, window=WINDOW, chunk_rows=25).load()
+    values = _values(log_url, WINDOW)
+
+    assert len(values) == 60  # seconds 0..59: since inclusive, until exclusive
+    assert chunks.columns[1:10] == [*RAW_FEATURES, PREDICTION]
+    assert (values[:, chunks.columns.index(PREDICTION)] == 2.0).all()
+    assert len(list(chunks)) == len(list(chunks)) == 3  # read again at each iteration
+    volumes = _catalog("monitoring_volumes", log_url, window=WINDOW).load()
+    assert volumes[["model_version", "rows"]].to_numpy().tolist() == [[1, 60]]
+    assert volumes["first_prediction_at"].iloc[0] == START
+    assert str(volumes["first_prediction_at"].dt.tz) == "UTC"
 
 
 def test_a_window_with_an_offset_is_the_same_instant(log_url):
     paris = {"since": "2026-01-02T01:00:00+01:00", "until": "2026-01-02T01:01:00+01:00"}
 
-    assert len(_catalog("monitoring_predictions", log_url, window=paris).load()) == 60
+    assert len(_values(log_url, paris)) == 60
 
 
 def test_the_feedback_of_the_window_and_every_labelled_row(log_url):
-    window_feedback = _catalog("monitoring_feedback", log_url, window=WINDOW).load()
+    window_feedback = _catalog("monitoring_labelled", log_url, window=WINDOW).load()
     labelled = _catalog("labelled_feedback", log_url).load()
 
     assert len(window_feedback) == 15  # every 4th of the 60
-    assert list(window_feedback.columns) == ["prediction_id", TARGET, "received_at"]
+    assert {"prediction_id", "created_at", "Latitude", PREDICTION, TARGET} <= set(
+        window_feedback.columns
+    )
     assert len(labelled) == 25  # every 4th of the 100
     assert labelled["received_at"].is_monotonic_increasing
     assert {*RAW_FEATURES, TARGET, "model_version", "created_at"} <= set(labelled.columns)
@@ -66,12 +78,12 @@ def test_the_feedback_of_the_window_and_every_labelled_row(log_url):
 def test_a_bad_window_or_query_is_named():
     with pytest.raises(DatasetError, match=r"since 'last week' is not a time.*ISO 8601"):
         PredictionLogDataset(
-            query="window_predictions",
+            query="window_values",
             credentials={"con": "sqlite:////tmp/x.db"},
             window={"since": "last week", "until": "2026-01-01"},
         )
     with pytest.raises(DatasetError, match="needs `window"):
-        PredictionLogDataset(query="window_feedback", credentials={"con": "sqlite:////tmp/x.db"})
+        PredictionLogDataset(query="window_labelled", credentials={"con": "sqlite:////tmp/x.db"})
     with pytest.raises(DatasetError, match="Unknown prediction log query 'all'"):
         PredictionLogDataset(query="all", credentials={"con": "sqlite:////tmp/x.db"})
 
@@ -92,4 +104,5 @@ def test_the_default_window_ends_now(log_url):
     now = datetime.now(UTC)
     window = {"since": now - timedelta(hours=1), "until": now}
 
-    assert _catalog("monitoring_predictions", log_url, window=window).load().empty
+    assert len(_values(log_url, window)) == 0
+    assert _catalog("monitoring_volumes", log_url, window=window).load().empty

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
@@ -88,15 +89,27 @@ def test_the_catalogs_log_queries_read_postgresql_as_they_read_sqlite(postgres, 
         write_log(url, logged, fed)
         read[backend] = {
             name: PredictionLogDataset(
-                query=catalog[name]["query"], credentials={"con": url}, window=window
+                query=catalog[name]["query"], credentials={"con": url}, window=window,
+                chunk_rows=50,
             ).load()
-            for name in ("monitoring_predictions", "monitoring_feedback", "labelled_feedback")
-        }
+            for name in (
+                "monitoring_predictions", "monitoring_volumes", "monitoring_labelled",
+                "labelled_feedback",
+            )
+        }  # fmt: skip
+        read[backend]["monitoring_predictions"] = pd.DataFrame(
+            np.concatenate(list(read[backend]["monitoring_predictions"]))
+        )  # streamed in chunks of 50: a server-side cursor on PostgreSQL
 
-    predictions = read["postgresql"]["monitoring_predictions"]
-    assert len(predictions) == 120
-    assert predictions["created_at"].min() == start + timedelta(seconds=30)
+    assert len(read["postgresql"]["monitoring_predictions"]) == 120
+    volumes = read["postgresql"]["monitoring_volumes"]
+    assert volumes["first_prediction_at"].min() == start + timedelta(seconds=30)
     assert len(read["postgresql"]["labelled_feedback"]) == len(fed)
+    pd.testing.assert_frame_equal(
+        read["sqlite"].pop("monitoring_predictions"),
+        read["postgresql"].pop("monitoring_predictions"),
+    )
+    pd.testing.assert_frame_equal(read["sqlite"].pop("monitoring_volumes"), volumes)
     for name, frame in read["sqlite"].items():
         by_id = frame.sort_values("prediction_id").reset_index(drop=True)
         other = read["postgresql"][name].sort_values("prediction_id").reset_index(drop=True)

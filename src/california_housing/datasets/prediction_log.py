@@ -8,45 +8,31 @@ and timestamps are the dialect's business, not the catalog's).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from kedro.io import DatasetError
-from sqlalchemy import Select, create_engine, select
+from sqlalchemy import Select, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from california_housing.datasets.load_only import LoadOnlyDataset
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
+from california_housing.serving.log import window
 from california_housing.serving.log.tables import as_utc, feedback, predictions
 
 _p, _f = predictions.c, feedback.c
 
 
-#: Columns of the predictions in a window (what monitoring compares).
-_WINDOW_COLUMNS = [
-    "prediction_id", "request_id", "created_at", "model_version",
-    *RAW_FEATURES, PREDICTION, "out_of_domain", "latency_ms",
-]  # fmt: skip
 #: Columns of a labelled prediction (what retraining adds to the raw data).
 _LABELLED_COLUMNS = ["prediction_id", "model_version", "created_at", *RAW_FEATURES]
-
-
-def window_predictions(since: datetime, until: datetime) -> Select:
-    """The predictions logged in ``[since, until)``."""
-    return select(*(_p[name] for name in _WINDOW_COLUMNS)).where(
-        _p.created_at >= since, _p.created_at < until
-    )
-
-
-def window_feedback(since: datetime, until: datetime) -> Select:
-    """The feedback of the predictions logged in ``[since, until)``."""
-    return (
-        select(_f.prediction_id, _f[TARGET], _f.received_at)
-        .join_from(feedback, predictions)
-        .where(_p.created_at >= since, _p.created_at < until)
-    )
+_RETRAIN_COLUMNS = [*_LABELLED_COLUMNS, TARGET, "received_at"]
+_WINDOW_LABELLED_COLUMNS = [
+    "prediction_id", "created_at", "model_version", "Latitude", "Longitude", PREDICTION, TARGET,
+    "received_at",
+]  # fmt: skip
 
 
 def labelled_feedback() -> Select:
@@ -58,11 +44,31 @@ def labelled_feedback() -> Select:
     )
 
 
-#: The queries a catalog entry may name, and whether they take a window.
-QUERIES: dict[str, tuple[Callable[..., Select], bool]] = {
-    "window_predictions": (window_predictions, True),
-    "window_feedback": (window_feedback, True),
-    "labelled_feedback": (labelled_feedback, False),
+@dataclass(frozen=True)
+class Query:
+    """A query a catalog entry may name: how it reads the database and the archive."""
+
+    database: Callable[..., Select]
+    windowed: bool
+    archived: Callable[..., Callable[[str], Any]] | None = None
+
+
+#: The queries a catalog entry may name.
+QUERIES: dict[str, Query] = {
+    "window_values": Query(window.values, windowed=True),  # streamed: ValueChunks
+    "window_traffic": Query(window.traffic, windowed=True, archived=window.archived_traffic),
+    "window_labelled": Query(
+        window.labelled,
+        windowed=True,
+        archived=lambda since, until: window.archived_labelled(
+            _WINDOW_LABELLED_COLUMNS, since, until
+        ),
+    ),
+    "labelled_feedback": Query(
+        labelled_feedback,
+        windowed=False,
+        archived=lambda: window.archived_labelled(_RETRAIN_COLUMNS),
+    ),
 }
 
 
@@ -81,13 +87,19 @@ def _moment(value: datetime | str, name: str) -> datetime:
 class PredictionLogDataset(LoadOnlyDataset):
     """Rows of the service's prediction log (``kedro serve`` writes it), by a named query.
 
+    Rows older than the archive's age are read from the archive too
+    (``serving/log/archive.py``), so a window spans both. ``window_values`` gives a
+    :class:`~california_housing.serving.log.window.ValueChunks` (the window's numbers, read a
+    chunk at a time), the others a frame.
+
     Example::
 
-        monitoring_predictions:
+        monitoring_labelled:
           type: california_housing.datasets.PredictionLogDataset
-          query: window_predictions   # see QUERIES
+          query: window_labelled   # see QUERIES
           credentials: {con: sqlite:////path/to/prediction_log.db}
           window: {since: "2026-01-01 00:00:00", until: "2026-01-08 00:00:00"}
+          archive: /path/to/data/09_serving/archive   # or any fsspec URL
     """
 
     written_by = "`kedro serve` writes the prediction log"
@@ -98,6 +110,8 @@ class PredictionLogDataset(LoadOnlyDataset):
         query: str,
         credentials: Mapping[str, Any],
         window: Mapping[str, datetime | str] | None = None,
+        archive: str | None = None,
+        chunk_rows: int = 200_000,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Configure the dataset.
@@ -106,6 +120,8 @@ class PredictionLogDataset(LoadOnlyDataset):
             query: A name of :data:`QUERIES`.
             credentials: ``{"con": <SQLAlchemy URL of the prediction log>}``.
             window: ``since`` (inclusive) and ``until`` (exclusive), for the windowed queries.
+            archive: The archive's folder or fsspec URL (``None``: the database only).
+            chunk_rows: Rows per chunk of ``window_values``.
             metadata: Kedro-Viz and other metadata, unused here.
 
         Raises:
@@ -113,42 +129,39 @@ class PredictionLogDataset(LoadOnlyDataset):
         """
         if query not in QUERIES:
             raise DatasetError(f"Unknown prediction log query {query!r}; one of {list(QUERIES)}.")
-        build, windowed = QUERIES[query]
-        if windowed:
+        spec, bounds = QUERIES[query], ()
+        if spec.windowed:
             if not window or not {"since", "until"} <= set(window):
                 raise DatasetError(f"Query {query!r} needs `window: {{since: ..., until: ...}}`.")
-            self._statement = build(
-                _moment(window["since"], "since"), _moment(window["until"], "until")
-            )
-        else:
-            self._statement = build()
+            bounds = (_moment(window["since"], "since"), _moment(window["until"], "until"))
+        self._statement = spec.database(*bounds)
+        self._archived = spec.archived(*bounds) if spec.archived and archive else None
+        self._bounds, self._archive, self._chunk_rows = bounds, archive, chunk_rows
         self._query = query
         self._url = credentials["con"]
         self.metadata = metadata
 
-    def load(self) -> pd.DataFrame:
-        """Run the query.
+    def load(self) -> Any:
+        """Run the query on the database and the archive.
 
         Returns:
-            The rows, timestamps as UTC datetimes.
+            The rows (timestamps as UTC datetimes), or for ``window_values`` the chunks.
 
         Raises:
             DatasetError: When the log cannot be opened or lacks the service's tables.
         """
-        engine = create_engine(self._url)
+        if self._query == "window_values":
+            return window.ValueChunks(self._url, *self._bounds, self._archive, self._chunk_rows)
         try:
-            with engine.connect() as connection:
-                result = connection.execute(self._statement)
-                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            if self._query == "window_traffic":
+                volumes = window.read(self._url, self._statement, None)
+                archived = (
+                    self._archived(self._archive, self._url) if self._archived else pd.DataFrame()
+                )
+                return window.add_volumes(volumes, archived)
+            return window.read(self._url, self._statement, self._archive, self._archived)
         except DBAPIError as exc:
-            shown = make_url(self._url).render_as_string(hide_password=True)
-            raise DatasetError(
-                f"Cannot read the prediction log {shown} ({exc.orig}). Start `kedro serve` "
-                "once (it creates the log's tables), or point `prediction_log_url` "
-                "(globals.yml, or --params prediction_log_url=...) at the service's log."
-            ) from None
-        finally:
-            engine.dispose()
+            raise DatasetError(window.unreadable(self._url, exc.orig)) from None
 
     def _describe(self) -> dict[str, Any]:
         return {"query": self._query, "log": make_url(self._url).render_as_string(True)}

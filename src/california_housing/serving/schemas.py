@@ -149,11 +149,20 @@ PredictionRecord = create_model(
 )
 
 
+class ArchiveNote(BaseModel):
+    """Where the log's older rows are: ``kedro archive`` moves them out of the database."""
+
+    location: str
+    after_days: float
+    note: str
+
+
 class PredictionsPage(BaseModel):
-    """Answer of ``/predictions``."""
+    """Answer of ``/predictions``: the database's rows; older ones are in ``archive``."""
 
     total: int
     items: list[PredictionRecord]  # type: ignore[valid-type]
+    archive: ArchiveNote | None = None
 
 
 class Status(BaseModel):

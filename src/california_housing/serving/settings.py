@@ -71,6 +71,8 @@ class ServingSettings(BaseSettings):
         shutdown_flush_seconds: On shutdown, how long to keep retrying the last writes.
         log_spill_path: File for rows still unwritten after that (written first by the next
             start); default: next to a SQLite log.
+        log_archive: Where ``kedro archive`` moves the log's old rows (a folder or fsspec URL).
+        log_archive_after_days: Age in days after which ``kedro archive`` moves a whole day.
         leaderboard_path: The last report's leaderboard (catalog ``leaderboard``); its
             figures and the promotion decision are beside it.
         promotion_path: The last promotion decision (catalog ``promotion_decision``).
@@ -102,6 +104,8 @@ class ServingSettings(BaseSettings):
     log_flush_seconds: Seconds = 0.2
     shutdown_flush_seconds: Seconds = 30.0
     log_spill_path: str | None = None
+    log_archive: str | None = None
+    log_archive_after_days: Annotated[float, Field(gt=0)] = 30.0
     leaderboard_path: Path | None = None
     promotion_path: Path | None = None
     monitoring_decision_path: Path | None = None

@@ -6,6 +6,7 @@ split of generated rows with the real schema; the MLflow run lands in a SQLite t
 store in tmp_path.
 """
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import mlflow
@@ -21,6 +22,8 @@ from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.monitoring import create_pipeline
 from california_housing.pipelines.monitoring.nodes import PREDICTION
 from california_housing.schema import RAW_FEATURES
+from california_housing.serving.log.archive import archive_before
+from california_housing.serving.log.store import create_log_engine
 from california_housing.serving.log.synthetic import log_rows, write_log
 from california_housing.traffic import scenario_rows
 from tests.helpers import REPO_ROOT, KeptMemoryDataset, parameter_datasets, version_splits
@@ -68,7 +71,7 @@ def setting():
     }
 
 
-def _traffic(setting, scenario, rows, seed, start=START):
+def _traffic(setting, scenario, rows, seed, *, start=START, seconds_apart=1.0):
     frame = scenario_rows(
         setting["validated"],
         setting["split"],
@@ -78,7 +81,15 @@ def _traffic(setting, scenario, rows, seed, start=START):
         seed=seed,
     )
     predicted = setting["champion"]["model"].predict(frame[RAW_FEATURES])
-    return log_rows(frame, predicted, model_version=4, feedback_every=2, seed=seed, start=start)
+    return log_rows(
+        frame,
+        predicted,
+        model_version=4,
+        feedback_every=2,
+        seed=seed,
+        start=start,
+        seconds_apart=seconds_apart,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +99,7 @@ def tracking(tmp_path_factory, mlflow_template):
         yield folder
 
 
-def _run(setting, url, tmp_path):
+def _run(setting, url, tmp_path, archive=None):
     catalog_yaml = yaml.safe_load((REPO_ROOT / "conf/base/catalog.yml").read_text())
     window = {"params": {"since": SINCE, "until": UNTIL}}
     pipeline = create_pipeline()
@@ -97,9 +108,13 @@ def _run(setting, url, tmp_path):
     }
     datasets = {
         name: PredictionLogDataset(
-            query=catalog_yaml[name]["query"], credentials={"con": url}, window=window["params"]
+            query=catalog_yaml[name]["query"],
+            credentials={"con": url},
+            window=window["params"],
+            archive=archive,
+            chunk_rows=500,
         )
-        for name in ("monitoring_predictions", "monitoring_feedback")
+        for name in ("monitoring_predictions", "monitoring_volumes", "monitoring_labelled")
     }
     datasets |= {
         name: AbstractDataset.from_config(name, entry)  # the catalog's in-memory entries
@@ -197,5 +212,27 @@ def test_an_empty_window_gives_nothing_to_monitor(setting, tracking, tmp_path):
 
 def test_a_log_without_the_services_tables_is_named(setting, tracking, tmp_path):
     url = f"sqlite:///{tmp_path}/never-served.db"
-    with pytest.raises(DatasetError, match=r"(?s)no such table: predictions.*kedro serve"):
+    with pytest.raises(DatasetError, match=r"(?s)no such table: \w+.*Start `kedro serve`"):
         _run(setting, url, tmp_path)
+
+
+def test_a_window_partly_archived_gives_the_same_decision(setting, tracking, tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    # 1,500 predictions over five days of the window, every 288 s
+    write_log(url, *_traffic(setting, "drift", 1500, seed=6, seconds_apart=288))
+    before = _run(setting, url, tmp_path)["monitoring_decision"]
+    engine = create_log_engine(url)
+    try:
+        moved = archive_before(engine, str(tmp_path / "archive"), START + timedelta(days=3))
+    finally:
+        engine.dispose()
+
+    after = _run(setting, url, tmp_path, archive=str(tmp_path / "archive"))["monitoring_decision"]
+
+    assert [day.predictions for day in moved] == [300, 300, 300]  # three days of five
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        assert db.execute("SELECT count(*) FROM predictions").fetchone()[0] == 600
+    same = ("status", "reasons", "live_error", "traffic", "window")
+    assert {key: after[key] for key in same} == {key: before[key] for key in same}
+    for variable, figures in before["drift"].items():  # the means: summed in another order
+        assert after["drift"][variable] == pytest.approx(figures, rel=1e-12), variable

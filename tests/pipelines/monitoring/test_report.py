@@ -3,13 +3,17 @@
 import re
 
 import pandas as pd
+import pytest
 from markupsafe import escape
 from matplotlib.figure import Figure
 
 from california_housing.pipelines.monitoring.report import render_html, write_report
-from tests.pipelines.monitoring.test_nodes import _decide, _window
+from tests.pipelines.monitoring.test_nodes import _decide
 
-DRIFTED = _decide(_window(n=400, shift=2.0, error=1.0))
+
+@pytest.fixture
+def drifted(logged):
+    return _decide(logged(n=400, shift=2.0, error=1.0)[2])
 
 
 def _drift(decision):
@@ -21,26 +25,26 @@ def _figures():
                                                       "live_error.png")}  # fmt: skip
 
 
-def test_both_reports_say_the_same_decision_reasons_and_drift():
-    markdown = write_report(DRIFTED, _drift(DRIFTED))
-    page, images = render_html(DRIFTED, _drift(DRIFTED), _figures())
+def test_both_reports_say_the_same_decision_reasons_and_drift(drifted):
+    markdown = write_report(drifted, _drift(drifted))
+    page, images = render_html(drifted, _drift(drifted), _figures())
 
     assert "**Retrain advised.** `retrain: true`" in markdown
     assert "<strong>Retrain advised.</strong> <code>retrain: true</code>" in page
-    for reason in DRIFTED["reasons"]:
+    for reason in drifted["reasons"]:
         assert f"- {reason}" in markdown
         assert f"<li>{escape(reason)}</li>" in page
     assert "| MedInc |" in markdown and "**yes** |" in markdown
     assert re.search(r"<td>MedInc</td>.*<td class=\"drifted\">yes</td>", page)
-    live = DRIFTED["live_error"]
+    live = drifted["live_error"]
     assert f"RMSE {live['rmse']:.4f}, MAE" in markdown and f"RMSE {live['rmse']:.4f}, MAE" in page
     assert sorted(images) == ["distributions.png", "drift_scores.png", "live_error.png"]
     assert page.count("data:image/png;base64,") == 3 and "http" not in page
     assert "](figures/live_error.png)" in markdown
 
 
-def test_values_are_escaped_in_the_html_page():
-    decision = DRIFTED | {"reasons": ["<script>alert(1)</script> drifted"]}
+def test_values_are_escaped_in_the_html_page(drifted):
+    decision = drifted | {"reasons": ["<script>alert(1)</script> drifted"]}
 
     page, _ = render_html(decision, _drift(decision), _figures())
 
@@ -48,8 +52,8 @@ def test_values_are_escaped_in_the_html_page():
     assert "&lt;script&gt;alert(1)&lt;/script&gt; drifted" in page
 
 
-def test_a_window_too_small_for_live_error_says_so_in_both():
-    decision = _decide(_window(n=30))
+def test_a_window_too_small_for_live_error_says_so_in_both(logged):
+    decision = _decide(logged(n=30)[2])
     assert not decision["live_error"]["assessed"]
 
     markdown = write_report(decision, _drift(decision))

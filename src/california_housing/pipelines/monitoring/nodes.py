@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,19 +14,10 @@ from california_housing.pipelines.monitoring import stats
 from california_housing.places import at_places
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 
-OBSERVED = f"observed_{TARGET}"
 #: How the score live error is compared with reads.
 _REFERENCE = {"population_rmse": "test RMSE", "holdout_rmse": "common-holdout RMSE"}
-PREDICTION_COLUMNS = [
-    "prediction_id",
-    "request_id",
-    "created_at",
-    "model_version",
-    *RAW_FEATURES,
-    PREDICTION,
-    "out_of_domain",
-    "latency_ms",
-]
+#: Bins of the distributions figure, between the reference's 0.5 % and 99.5 % quantiles.
+FIGURE_BINS = 40
 
 
 def _champion_or_fail(champion: Mapping[str, Any]) -> None:
@@ -72,82 +64,36 @@ def select_reference(
     )
 
 
-def prepare_window(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
-    """Type the logged predictions of the window and attach their feedback.
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a variable's current values between fixed edges (for the figure)."""
 
-    Args:
-        predictions: Rows of the ``predictions`` table in the window.
-        feedback: Rows of the ``feedback`` table for predictions in the window
-            (``prediction_id``, ``MedHouseVal``, ``received_at``).
-
-    Returns:
-        One row per prediction, oldest first, ``created_at`` as UTC timestamps,
-        ``out_of_domain`` as bool, and ``observed_MedHouseVal`` (NaN without feedback).
-    """
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions]
-    if missing:
-        raise ValueError(
-            f"The prediction log lacks columns {missing}; is `monitoring_predictions` "
-            "pointed at the service's log (serving.log_db_url)?"
-        )
-    window = predictions[PREDICTION_COLUMNS].assign(
-        created_at=pd.to_datetime(predictions["created_at"], utc=True, format="ISO8601"),
-        out_of_domain=predictions["out_of_domain"].astype(bool),
-        model_version=predictions["model_version"].astype("int64"),
-    )
-    observed = (
-        feedback.drop_duplicates("prediction_id")
-        .set_index("prediction_id")[TARGET]
-        .astype(float)
-        .rename(OBSERVED)
-    )
-    window = window.join(observed, on="prediction_id")
-    return window.sort_values(["created_at", "prediction_id"]).reset_index(drop=True)
+    edges: np.ndarray
+    counts: np.ndarray
 
 
-def summarise_traffic(window: pd.DataFrame, window_bounds: Mapping[str, Any]) -> dict[str, Any]:
-    """Volume and latency of the window.
-
-    Args:
-        window: Output of :func:`prepare_window`.
-        window_bounds: ``since`` and ``until`` of the query, as configured.
-
-    Returns:
-        Row, request and feedback counts, first and last timestamps, rows per model
-        version, out-of-domain rows and rate, and latency quantiles in ms.
-    """
-    rows = len(window)
-    return {
-        "since": str(window_bounds.get("since")),
-        "until": str(window_bounds.get("until")),
-        "rows": rows,
-        "requests": int(window["request_id"].nunique()),
-        "feedback_rows": int(window[OBSERVED].notna().sum()),
-        "first_prediction_at": window["created_at"].min().isoformat() if rows else None,
-        "last_prediction_at": window["created_at"].max().isoformat() if rows else None,
-        "rows_by_model_version": {
-            str(k): int(v) for k, v in window["model_version"].value_counts().sort_index().items()
-        },
-        "out_of_domain_rows": int(window["out_of_domain"].sum()),
-        "ood_rate": round(float(window["out_of_domain"].mean()), 6) if rows else None,
-        "latency_ms": stats.quantiles(window["latency_ms"].to_numpy(float)),
-    }
+def _edges(reference: np.ndarray) -> np.ndarray:
+    low, high = np.quantile(reference, [0.005, 0.995])
+    return np.linspace(low, high if high > low else low + 1.0, FIGURE_BINS + 1)
 
 
-def compute_drift(
-    window: pd.DataFrame,
+def scan_window(
+    window: Iterable[np.ndarray],
     reference: pd.DataFrame,
     reference_predictions: pd.DataFrame,
     champion: Mapping[str, Any],
     drift: Mapping[str, Any],
-) -> pd.DataFrame:
-    """PSI and KS of every raw feature, and of the champion's predictions.
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Histogram]]:
+    """One pass over the window's numbers: drift of every feature and of the predictions.
 
-    Features are compared over every row of the window; predictions over the rows the
-    current champion version answered.
+    The window is read a chunk at a time (``PredictionLogDataset``'s ``window_values``), so
+    its size is not bounded by memory: each variable is compared with its reference as the
+    chunks go by (:class:`~.stats.RunningComparison`, the whole window's numbers).
+    Features are compared over every row; predictions over the rows the current champion
+    version answered.
 
     Args:
-        window: Output of :func:`prepare_window`.
+        window: Float matrices, columns named by its ``columns`` attribute.
         reference: The champion's training rows (raw features).
         reference_predictions: The champion's predictions on its test split.
         champion: The registry's champion.
@@ -155,30 +101,94 @@ def compute_drift(
             and ``min_rows`` (fewer rows than this: nothing is assessed).
 
     Returns:
-        One row per variable (index ``feature``; the prediction is ``predicted_MedHouseVal``)
-        with psi, ks_statistic, ks_pvalue, drifted, means and row counts, and ``assessed``
-        (False, with NaN statistics, when the window is too small).
+        The drift table (one row per variable, index ``feature``, the prediction as
+        ``predicted_MedHouseVal``: psi, ks_statistic, ks_pvalue, drifted, means, row counts
+        and ``assessed``, False with NaN statistics when too few rows), the window's
+        latency quantiles (ms), and per variable a histogram of its current values.
     """
-    served = window[window["model_version"] == int(champion["version"])]
-    parts = []
-    for frame, ref, columns in (
-        (window, reference, RAW_FEATURES),
-        (served, reference_predictions, [PREDICTION]),
-    ):
-        if len(frame) >= drift["min_rows"]:
-            parts.append(stats.drift_table(ref, frame, columns, drift).assign(assessed=True))
+    columns = list(getattr(window, "columns", []))
+    missing = [
+        c for c in ["model_version", *RAW_FEATURES, PREDICTION, "latency_ms"] if c not in columns
+    ]
+    if missing:
+        raise ValueError(
+            f"The window lacks columns {missing}; is `monitoring_predictions` the "
+            "prediction log's `window_values` query?"
+        )
+    references = {c: reference[c].to_numpy(float) for c in RAW_FEATURES}
+    references[PREDICTION] = reference_predictions[PREDICTION].to_numpy(float)
+    bins = int(drift.get("bins", 10))
+    running = {name: stats.RunningComparison(values, bins) for name, values in references.items()}
+    figures = {
+        name: Histogram(_edges(values), np.zeros(FIGURE_BINS, int))
+        for name, values in references.items()
+    }
+    at = {
+        name: columns.index(name)
+        for name in [*RAW_FEATURES, PREDICTION, "model_version", "latency_ms"]
+    }
+    version, latencies = int(champion["version"]), []
+    for chunk in window:
+        served = chunk[chunk[:, at["model_version"]] == version]
+        for name, comparison in running.items():
+            values = (served if name == PREDICTION else chunk)[:, at[name]]
+            comparison.add(values)
+            figures[name].counts[:] += np.histogram(values, bins=figures[name].edges)[0]
+        latencies.append(chunk[:, at["latency_ms"]])
+    rows = {}
+    for name, comparison in running.items():
+        if comparison.rows >= drift["min_rows"]:
+            rows[name] = comparison.result(drift) | {"assessed": True}
         else:
-            parts.append(
-                pd.DataFrame(
-                    {"drifted": False, "current_rows": len(frame), "assessed": False},
-                    index=pd.Index(columns, name="feature"),
-                )
-            )
-    return pd.concat(parts)
+            rows[name] = {"drifted": False, "current_rows": comparison.rows, "assessed": False}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("feature")
+    latency = stats.quantiles(np.concatenate(latencies) if latencies else np.zeros(0))
+    return table, latency, figures
+
+
+def summarise_traffic(
+    volumes: pd.DataFrame,
+    latency: Mapping[str, Any],
+    labelled: pd.DataFrame,
+    window_bounds: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Volume and latency of the window.
+
+    Args:
+        volumes: Per model version: ``rows``, ``out_of_domain_rows``, ``requests``,
+            ``first_prediction_at``, ``last_prediction_at`` (the ``window_traffic`` query).
+        latency: Latency quantiles, from :func:`scan_window`.
+        labelled: The window's predictions that got feedback.
+        window_bounds: ``since`` and ``until`` of the query, as configured.
+
+    Returns:
+        Row, request and feedback counts, first and last timestamps, rows per model
+        version, out-of-domain rows and rate, and latency quantiles in ms.
+    """
+    rows = int(volumes["rows"].sum()) if len(volumes) else 0
+    ood = int(volumes["out_of_domain_rows"].sum()) if rows else 0
+    first = pd.to_datetime(volumes["first_prediction_at"], utc=True).min() if rows else None
+    last = pd.to_datetime(volumes["last_prediction_at"], utc=True).max() if rows else None
+    return {
+        "since": str(window_bounds.get("since")),
+        "until": str(window_bounds.get("until")),
+        "rows": rows,
+        "requests": int(volumes["requests"].sum()) if rows else 0,
+        "feedback_rows": len(labelled),
+        "first_prediction_at": first.isoformat() if first is not None else None,
+        "last_prediction_at": last.isoformat() if last is not None else None,
+        "rows_by_model_version": {
+            str(int(v)): int(n)
+            for v, n in volumes.sort_values("model_version")[["model_version", "rows"]].to_numpy()
+        },
+        "out_of_domain_rows": ood,
+        "ood_rate": round(ood / rows, 6) if rows else None,
+        "latency_ms": dict(latency),
+    }
 
 
 def compute_live_error(
-    window: pd.DataFrame,
+    labelled: pd.DataFrame,
     champion: Mapping[str, Any],
     live_error: Mapping[str, Any],
     population_test: pd.DataFrame,
@@ -193,7 +203,9 @@ def compute_live_error(
     common-holdout RMSE for a champion promoted before the population was configured).
 
     Args:
-        window: Output of :func:`prepare_window`.
+        labelled: The window's predictions that got feedback (``window_labelled``), with
+            ``created_at``, ``model_version``, the coordinates, the prediction and the
+            observed ``MedHouseVal``.
         champion: The registry's champion, with the scores recorded at promotion.
         live_error: ``monitoring.live_error``: ``min_rows`` (below it nothing is
             claimed) and ``bucket_rows`` (rows per point of the error-over-time series).
@@ -207,7 +219,8 @@ def compute_live_error(
         and the error over time (one row per bucket of consecutive scored feedback rows:
         ``until``, ``rows``, ``rmse``, ``mae``).
     """
-    labelled = window[window[OBSERVED].notna()]
+    labelled = labelled.assign(created_at=pd.to_datetime(labelled["created_at"], utc=True))
+    labelled = labelled.sort_values(["created_at", "prediction_id"], kind="stable")
     version = int(champion["version"])
     answered = labelled[labelled["model_version"] == version]
     mine = answered[at_places(answered, population_test, place_resolution)]
@@ -223,13 +236,13 @@ def compute_live_error(
         "assessed": len(mine) >= live_error["min_rows"] and len(mine) > 0,
     }
     if summary["assessed"]:
-        summary |= stats.error_summary(mine[OBSERVED].to_numpy(), mine[PREDICTION].to_numpy())
+        summary |= stats.error_summary(mine[TARGET].to_numpy(), mine[PREDICTION].to_numpy())
         expected = summary["reference_rmse"]
         summary["rmse_change"] = summary["rmse"] / expected - 1 if expected else None
     size = max(int(live_error["bucket_rows"]), 1)
     buckets = [
         {"until": part["created_at"].max(), "rows": len(part)}
-        | stats.error_summary(part[OBSERVED].to_numpy(), part[PREDICTION].to_numpy())
+        | stats.error_summary(part[TARGET].to_numpy(), part[PREDICTION].to_numpy())
         for part in (mine.iloc[i : i + size] for i in range(0, len(mine), size))
     ]
     over_time = pd.DataFrame(buckets, columns=["until", "rows", "rmse", "mae", "bias"])
@@ -251,7 +264,7 @@ def decide_retraining(
     ``max_ood_rate``. An empty window advises nothing ("nothing to monitor").
 
     Args:
-        drift: Output of :func:`compute_drift`.
+        drift: The drift table, from :func:`scan_window`.
         live_error: Summary from :func:`compute_live_error`.
         traffic: Output of :func:`summarise_traffic`.
         champion: The registry's champion.

@@ -3,10 +3,9 @@
 from kedro.pipeline import Node, Pipeline
 
 from california_housing.pipelines.monitoring.nodes import (
-    compute_drift,
     compute_live_error,
     decide_retraining,
-    prepare_window,
+    scan_window,
     select_reference,
     summarise_traffic,
 )
@@ -33,33 +32,32 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 name="select_reference",
             ),
             Node(
-                prepare_window,
-                ["monitoring_predictions", "monitoring_feedback"],
-                "monitoring_window",
-                name="prepare_window",
-            ),
-            Node(
-                summarise_traffic,
-                ["monitoring_window", "params:monitoring.window"],
-                "monitoring_traffic",
-                name="summarise_traffic",
-            ),
-            Node(
-                compute_drift,
+                scan_window,
                 [
-                    "monitoring_window",
+                    "monitoring_predictions",
                     "monitoring_reference",
                     "monitoring_reference_predictions",
                     "monitoring_champion",
                     "params:monitoring.drift",
                 ],
-                "monitoring_drift",
-                name="compute_drift",
+                ["monitoring_drift", "monitoring_latency", "monitoring_histograms"],
+                name="scan_window",
+            ),
+            Node(
+                summarise_traffic,
+                [
+                    "monitoring_volumes",
+                    "monitoring_latency",
+                    "monitoring_labelled",
+                    "params:monitoring.window",
+                ],
+                "monitoring_traffic",
+                name="summarise_traffic",
             ),
             Node(
                 compute_live_error,
                 [
-                    "monitoring_window",
+                    "monitoring_labelled",
                     "monitoring_champion",
                     "params:monitoring.live_error",
                     "population_test",
@@ -83,7 +81,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             Node(
                 plot_monitoring,
                 {
-                    "window": "monitoring_window",
+                    "histograms": "monitoring_histograms",
                     "reference": "monitoring_reference",
                     "reference_predictions": "monitoring_reference_predictions",
                     "drift": "monitoring_drift",

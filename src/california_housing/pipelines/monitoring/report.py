@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from california_housing.pipelines.monitoring.nodes import PREDICTION
+from california_housing.pipelines.monitoring.nodes import PREDICTION, Histogram
 from california_housing.reports import render
 from california_housing.schema import RAW_FEATURES
 
@@ -25,7 +25,7 @@ _REF, _CUR, _BAD = "#4c72b0", "#dd8452", "#c44e52"
 
 def plot_monitoring(  # inputs by name (a dict in the pipeline)
     *,
-    window: pd.DataFrame,
+    histograms: Mapping[str, Histogram],
     reference: pd.DataFrame,
     reference_predictions: pd.DataFrame,
     drift: pd.DataFrame,
@@ -35,13 +35,13 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
     """The report's figures.
 
     Args:
-        window: The typed log window.
+        histograms: The window's values per variable, counted by ``scan_window`` (the
+            predictions: of the rows the current champion version answered).
         reference: The champion's training rows.
         reference_predictions: The champion's predictions on its test split.
         drift: Per-variable drift table.
         error_over_time: Live error per bucket of feedback rows.
-        live_error: Live error summary (``reference_rmse``, ``model_version``: the
-            predictions panel shows the rows this champion version answered).
+        live_error: Live error summary (``reference_rmse``).
 
     Returns:
         ``distributions.png`` (reference vs current per feature and for the predictions),
@@ -49,20 +49,17 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
         (RMSE and MAE over time against the RMSE at promotion), by file name.
     """
     return {
-        "distributions.png": _distributions(
-            window, reference, reference_predictions, drift, live_error["model_version"]
-        ),
+        "distributions.png": _distributions(histograms, reference, reference_predictions, drift),
         "drift_scores.png": _drift_scores(drift),
         "live_error.png": _live_error(error_over_time, live_error),
     }
 
 
 def _distributions(
-    window: pd.DataFrame,
+    histograms: Mapping[str, Histogram],
     reference: pd.DataFrame,
     ref_pred: pd.DataFrame,
     drift: pd.DataFrame,
-    version: int,
 ) -> Figure:
     columns = [*RAW_FEATURES, PREDICTION]
     fig = Figure(figsize=(12, 9))
@@ -70,15 +67,14 @@ def _distributions(
     axes = fig.subplots(3, 3).ravel()
     for ax, column in zip(axes, columns, strict=True):
         ref = (ref_pred if column == PREDICTION else reference)[column].to_numpy(float)
-        rows = window[window["model_version"] == version] if column == PREDICTION else window
-        cur = rows[column].to_numpy(float)
-        low, high = np.quantile(np.concatenate([ref, cur]) if len(cur) else ref, [0.005, 0.995])
-        edges = np.linspace(low, high if high > low else low + 1.0, 41)
+        edges, counts = histograms[column].edges, histograms[column].counts
         # one filled step line per sample: cheap to draw whatever the number of rows
-        for values, color, label in ((ref, _REF, "reference"), (cur, _CUR, "current")):
-            if len(values):
-                density, _ = np.histogram(values, bins=edges, density=True)
-                ax.stairs(density, edges, fill=True, alpha=0.5, color=color, label=label)
+        widths = np.diff(edges)
+        for density, color, label in (
+            (np.histogram(ref, bins=edges)[0] / max(len(ref), 1) / widths, _REF, "reference"),
+            (counts / max(counts.sum(), 1) / widths, _CUR, "current"),
+        ):
+            ax.stairs(density, edges, fill=True, alpha=0.5, color=color, label=label)
         flagged = column in drift.index and bool(drift.loc[column, "drifted"])
         psi = drift.loc[column, "psi"] if "psi" in drift and column in drift.index else np.nan
         title = f"{column}  PSI {psi:.3f}" if pd.notna(psi) else f"{column}  (not assessed)"

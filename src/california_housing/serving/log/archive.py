@@ -17,7 +17,6 @@ files; nothing is lost or counted twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -142,42 +141,36 @@ def archived_days(location: str, table: str = "predictions") -> list[date]:
     return sorted(date.fromisoformat(n.removeprefix("day=")) for n in names if n.startswith("day="))
 
 
-def read_archive(
-    location: str,
-    table: str,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    columns: list[str] | None = None,
-) -> Iterator[pd.DataFrame]:
-    """The archived rows of ``table`` whose prediction lies in ``[since, until)``, a day at a time.
-
-    Args:
-        location: The archive's folder or fsspec URL.
-        table: ``predictions`` or ``feedback`` (filed by their prediction's day).
-        since: Start of the window (inclusive); ``None``: from the first day.
-        until: End of the window (exclusive); ``None``: to the last day.
-        columns: Columns to read (default: all).
-
-    Yields:
-        One frame per archived day that overlaps the window, predictions filtered to it.
-    """
+def read_day(
+    location: str, table: str, day: date, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """One archived day of ``table`` (empty when the archive has none)."""
     fs, root = _filesystem(location)
+    path = f"{root}/{table}/day={day.isoformat()}/{FILE}"
+    if not fs.exists(path):
+        return pd.DataFrame(columns=columns or [])
+    with fs.open(path, "rb") as handle:
+        return pd.read_parquet(handle, columns=columns)
+
+
+def days_in(location: str, since: datetime | None, until: datetime | None) -> list[date]:
+    """The archived days of predictions that overlap ``[since, until)`` (``None``: open)."""
     since = as_utc(since) if since is not None else None
     until = as_utc(until) if until is not None else None
-    filtered = table == "predictions" and (since is not None or until is not None)
-    read = columns if columns is None or not filtered else [*columns, "created_at"]
-    for day in archived_days(location, table):
+    found = []
+    for day in archived_days(location):
         start, end = _day_range(day)
-        if (since is not None and end <= since) or (until is not None and start >= until):
-            continue
-        with fs.open(f"{root}/{table}/day={day.isoformat()}/{FILE}", "rb") as handle:
-            rows = pd.read_parquet(handle, columns=list(dict.fromkeys(read)) if read else None)
-        if filtered:
-            created = pd.to_datetime(rows["created_at"], utc=True)
-            keep = pd.Series(True, index=rows.index)
-            if since is not None:
-                keep &= created >= since
-            if until is not None:
-                keep &= created < until
-            rows = rows.loc[keep, columns] if columns is not None else rows[keep]
-        yield rows.reset_index(drop=True)
+        if (since is None or end > since) and (until is None or start < until):
+            found.append(day)
+    return found
+
+
+def in_window(rows: pd.DataFrame, since: datetime | None, until: datetime | None) -> pd.DataFrame:
+    """The rows whose ``created_at`` lies in ``[since, until)``."""
+    created = pd.to_datetime(rows["created_at"], utc=True)
+    keep = pd.Series(True, index=rows.index)
+    if since is not None:
+        keep &= created >= as_utc(since)
+    if until is not None:
+        keep &= created < as_utc(until)
+    return rows[keep]

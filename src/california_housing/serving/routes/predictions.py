@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from california_housing.serving.dependencies import RETRY, LogDep
+from california_housing.serving.dependencies import RETRY, LogDep, SettingsDep
 from california_housing.serving.log.store import LogUnavailableError
 from california_housing.serving.log.tables import as_utc
-from california_housing.serving.schemas import PredictionsPage
+from california_housing.serving.schemas import ArchiveNote, PredictionsPage
 
 router = APIRouter(tags=["log"])
 
@@ -19,6 +19,7 @@ router = APIRouter(tags=["log"])
 @router.get("/predictions", responses={503: {"description": "The prediction log is unavailable"}})
 async def list_predictions(
     log: LogDep,
+    settings: SettingsDep,
     *,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -26,7 +27,10 @@ async def list_predictions(
     since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
 ) -> PredictionsPage:
-    """Logged predictions (newest first) with their inputs and feedback, paginated."""
+    """Logged predictions (newest first) with their inputs and feedback, paginated.
+
+    Rows older than ``log_archive_after_days`` may have moved to the archive (``archive``).
+    """
     await asyncio.to_thread(log.wait_written, 2.0)
     try:
         total, items = await asyncio.to_thread(
@@ -39,4 +43,14 @@ async def list_predictions(
         )
     except LogUnavailableError:
         raise HTTPException(503, "The prediction log is unavailable; retry later.", RETRY) from None
-    return PredictionsPage(total=total, items=items)
+    archive = None
+    if settings.log_archive:
+        days = settings.log_archive_after_days
+        archive = ArchiveNote(
+            location=settings.log_archive,
+            after_days=days,
+            note=f"`kedro archive` moves every whole day older than {days:g} days out of the "
+            "database into this location (a Parquet file per day); monitoring and retraining "
+            "read both.",
+        )
+    return PredictionsPage(total=total, items=items, archive=archive)

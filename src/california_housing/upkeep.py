@@ -1,7 +1,11 @@
-"""``kedro prune``: remove old dataset versions and MLflow runs, by the retention policy.
+"""Keeping an unattended loop's disk bounded: ``kedro prune`` and ``kedro archive``.
 
-A dry run by default: it lists what it would remove and the bytes that frees; ``--yes``
-removes exactly that list. What it never removes, and why: ``california_housing.retention``.
+``kedro prune`` removes old dataset versions and MLflow runs by the retention policy: a dry
+run by default, listing what it would remove and the bytes that frees; ``--yes`` removes
+exactly that list. What it never removes, and why: ``california_housing.retention``.
+
+``kedro archive`` moves the prediction log's whole days older than
+``serving.log_archive_after_days`` to Parquet files (``serving/log/archive.py``).
 """
 
 from __future__ import annotations
@@ -84,3 +88,42 @@ def prune(env: str | None, yes: bool) -> None:
                 "`mlflow gc` failed (see above): the runs are marked deleted; rerun "
                 f"`{' '.join(gc[1:3])} gc` to remove their artifacts."
             )
+
+
+@click.command()
+@click.option("--env", "-e", default=None, envvar="KEDRO_ENV", help="Kedro environment.")
+def archive(env: str | None) -> None:
+    """Move the prediction log's old days to its archive (serving.log_archive, Parquet by day).
+
+    Every whole UTC day older than serving.log_archive_after_days leaves the database in one
+    transaction per day; monitoring and retraining read the database and the archive.
+    """
+    from datetime import timedelta  # noqa: PLC0415
+
+    from california_housing.serving.log import archive as log_archive  # noqa: PLC0415
+    from california_housing.serving.log.store import create_log_engine  # noqa: PLC0415
+    from california_housing.serving.settings import load_settings  # noqa: PLC0415
+
+    try:
+        settings = load_settings(env)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not settings.log_archive:
+        raise click.ClickException(
+            "No archive is configured: set serving.log_archive in parameters_serving.yml."
+        )
+    cutoff = datetime.now(UTC) - timedelta(days=settings.log_archive_after_days)
+    engine = create_log_engine(settings.log_db_url)
+    try:
+        moved = log_archive.archive_before(engine, settings.log_archive, cutoff)
+    finally:
+        engine.dispose()
+    for day in moved:
+        click.echo(
+            f"archived {day.day.isoformat()}: {day.predictions} prediction(s), "
+            f"{day.feedback} feedback row(s)"
+        )
+    click.echo(
+        f"kedro archive: {len(moved)} day(s) before {cutoff:%Y-%m-%d} moved to "
+        f"{settings.log_archive}."
+    )

@@ -1,0 +1,288 @@
+"""Reading a window of the prediction log across the database and its archive.
+
+The queries are ``select()``s over the log's tables; :func:`read` runs one on the database and
+adds the archived rows of the same window (``serving/log/archive.py``), one copy of each
+prediction (the database's, if a crashed archive run left both). :class:`ValueChunks` streams
+the window's numbers instead, through the database driver: a window of ten million rows is
+read a chunk at a time, never held whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, Integer, Select, cast, create_engine, distinct, func, select
+from sqlalchemy.engine import make_url
+
+from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
+from california_housing.serving.log import archive
+from california_housing.serving.log.store import LogUnavailableError
+from california_housing.serving.log.tables import feedback, predictions, stored_timestamp
+
+_p, _f = predictions.c, feedback.c
+
+#: Columns of the numbers monitoring streams (:class:`ValueChunks`), in matrix order.
+VALUE_COLUMNS = ["model_version", *RAW_FEATURES, PREDICTION, "out_of_domain", "latency_ms"]
+
+
+def _in_window(since: datetime, until: datetime) -> Any:
+    return (_p.created_at >= since) & (_p.created_at < until)
+
+
+def values(since: datetime, until: datetime) -> Select:
+    """The numbers of the window's predictions (see :data:`VALUE_COLUMNS`)."""
+    return select(*(_p[name] for name in VALUE_COLUMNS)).where(_in_window(since, until))
+
+
+def labelled(since: datetime, until: datetime) -> Select:
+    """The window's predictions that got feedback, with the observed value."""
+    return (
+        select(
+            _p.prediction_id,
+            _p.created_at,
+            _p.model_version,
+            _p.Latitude,
+            _p.Longitude,
+            _p[PREDICTION],
+            _f[TARGET],
+            _f.received_at,
+        )
+        .join_from(feedback, predictions)
+        .where(_in_window(since, until))
+        .order_by(_p.created_at, _p.prediction_id)
+    )
+
+
+def traffic(since: datetime, until: datetime) -> Select:
+    """The window's volume per model version: rows, out-of-domain rows, requests, first/last."""
+    return (
+        select(
+            _p.model_version,
+            func.count().label("rows"),
+            func.sum(cast(_p.out_of_domain, Integer)).label("out_of_domain_rows"),
+            func.count(distinct(_p.request_id)).label("requests"),
+            func.min(_p.created_at).label("first_prediction_at"),
+            func.max(_p.created_at).label("last_prediction_at"),
+        )
+        .where(_in_window(since, until))
+        .group_by(_p.model_version)
+    )
+
+
+#: How the per-version volumes of the database and of the archive's days add up.
+_VOLUME = {
+    "rows": "sum",
+    "out_of_domain_rows": "sum",
+    "requests": "sum",  # a request's rows share one time, so one day
+    "first_prediction_at": "min",
+    "last_prediction_at": "max",
+}
+
+
+def archived_traffic(since: datetime, until: datetime) -> Callable[[str, str], pd.DataFrame]:
+    """The columns of :func:`traffic` for the window's archived days.
+
+    Returns a function of the archive's location and of the database's URL: a row the
+    database holds too (a crashed archive run's) counts once, as the database's.
+    """
+
+    def volume(location: str, url: str) -> pd.DataFrame:
+        wanted = ["prediction_id", "model_version", "out_of_domain", "request_id", "created_at"]
+        parts = []
+        engine = create_engine(url)
+        for day in archive.days_in(location, since, until):
+            rows = archive.in_window(
+                archive.read_day(location, "predictions", day, wanted), since, until
+            )
+            rows = _without_leftovers(engine, rows)
+            parts.append(
+                rows.groupby("model_version")
+                .agg(
+                    rows=("request_id", "size"),
+                    out_of_domain_rows=("out_of_domain", "sum"),
+                    requests=("request_id", "nunique"),
+                    first_prediction_at=("created_at", "min"),
+                    last_prediction_at=("created_at", "max"),
+                )
+                .reset_index()
+            )
+        engine.dispose()
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    return volume
+
+
+def add_volumes(*parts: pd.DataFrame) -> pd.DataFrame:
+    """Per-version volumes of several sources (the database, the archive), added up."""
+    frames = [part for part in parts if len(part)]
+    if not frames:
+        return pd.DataFrame(columns=["model_version", *_VOLUME])
+    merged = pd.concat(frames, ignore_index=True)
+    for column in ("first_prediction_at", "last_prediction_at"):
+        merged[column] = pd.to_datetime(merged[column], utc=True)
+    return merged.groupby("model_version").agg(_VOLUME).reset_index()
+
+
+def driver_statement(engine: Engine, statement: Select) -> tuple[str, Any]:
+    """``statement`` as the driver takes it: its SQL and its parameters, timestamps as stored."""
+    compiled = statement.compile(dialect=engine.dialect)
+    stamp = stored_timestamp(engine.dialect)
+    params = {
+        name: stamp(value) if isinstance(value, datetime) else value
+        for name, value in compiled.params.items()
+    }
+    if compiled.positional:
+        return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+    return str(compiled), params
+
+
+@dataclass(frozen=True)
+class ValueChunks:
+    """The numbers of a window's predictions, as float matrices of at most ``rows`` rows.
+
+    Iterable more than once: each iteration reads the window again, from the database (a
+    server-side cursor on PostgreSQL) and then from the archive.
+
+    Attributes:
+        url: The log database's SQLAlchemy URL.
+        since: Start of the window (inclusive, UTC).
+        until: End of the window (exclusive, UTC).
+        location: The archive's folder or fsspec URL (``None``: no archive).
+        rows: Rows per chunk.
+    """
+
+    url: str
+    since: datetime
+    until: datetime
+    location: str | None
+    rows: int = 200_000
+
+    columns = VALUE_COLUMNS
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Chunks of the window: columns in :data:`VALUE_COLUMNS` order.
+
+        Raises:
+            LogUnavailableError: When the log cannot be read, saying what to do.
+        """
+        engine = create_engine(self.url)
+        try:
+            sql, params = driver_statement(engine, values(self.since, self.until))
+            connection = engine.raw_connection()
+            try:
+                is_postgres = engine.dialect.name == "postgresql"
+                driver = connection.driver_connection
+                cursor = driver.cursor(name="window") if is_postgres else connection.cursor()
+                try:
+                    cursor.execute(sql, params)
+                except Exception as exc:
+                    raise LogUnavailableError(unreadable(self.url, exc)) from None
+                while chunk := cursor.fetchmany(self.rows):
+                    yield np.asarray(chunk, dtype=float)
+                cursor.close()
+            finally:
+                connection.close()
+            for frame in self._archived(engine):
+                for start in range(0, len(frame), self.rows):
+                    yield frame.iloc[start : start + self.rows].to_numpy(float)
+        finally:
+            engine.dispose()
+
+    def _archived(self, engine: Engine) -> Iterator[pd.DataFrame]:
+        if self.location is None:
+            return
+        wanted = ["prediction_id", "created_at", *self.columns]
+        for day in archive.days_in(self.location, self.since, self.until):
+            rows = archive.in_window(
+                archive.read_day(self.location, "predictions", day, wanted), self.since, self.until
+            )
+            yield _without_leftovers(engine, rows)[self.columns]
+
+
+def unreadable(url: str, error: BaseException) -> str:
+    """What to do about a log that cannot be read: the message of every reader."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    return (
+        f"Cannot read the prediction log {shown} ({error}). Start `kedro serve` once (it "
+        "creates the log's tables), or point `prediction_log_url` (globals.yml, or --params "
+        "prediction_log_url=...) at the service's log."
+    )
+
+
+def _without_leftovers(engine: Engine, rows: pd.DataFrame) -> pd.DataFrame:
+    """Archived rows that the database does not hold as well (a crashed archive run's)."""
+    if rows.empty:
+        return rows
+    ids = _p.prediction_id
+    with engine.connect() as connection:
+        held: set[str] = set()
+        values_ = rows["prediction_id"].tolist()
+        for start in range(0, len(values_), 500):
+            part = values_[start : start + 500]
+            held.update(connection.execute(select(ids).where(ids.in_(part))).scalars())
+    return rows[~rows["prediction_id"].isin(held)] if held else rows
+
+
+def read(
+    url: str,
+    statement: Select,
+    location: str | None,
+    archived: Callable[[str], Iterator[pd.DataFrame]] | None = None,
+) -> pd.DataFrame:
+    """Run ``statement`` on the log database and add the rows ``archived`` finds.
+
+    Args:
+        url: The log database's SQLAlchemy URL.
+        statement: The query.
+        location: The archive's folder or fsspec URL (``None``: the database only).
+        archived: The same rows from the archive (a function of its location).
+
+    Returns:
+        The rows; a prediction in both keeps the database's copy.
+    """
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(statement)
+            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    finally:
+        engine.dispose()
+    if location is None or archived is None:
+        return frame
+    parts = [frame, *archived(location)]
+    merged = pd.concat([p for p in parts if len(p)] or [frame], ignore_index=True)
+    return merged.drop_duplicates("prediction_id", keep="first").reset_index(drop=True)
+
+
+def archived_labelled(
+    columns: list[str], since: datetime | None = None, until: datetime | None = None
+) -> Callable[[str], Iterator[pd.DataFrame]]:
+    """The archived predictions of a window that got feedback, joined to it day by day.
+
+    Feedback is filed under its prediction's day, so each day joins on its own.
+
+    Args:
+        columns: Columns to give, of either table.
+        since: Start of the window, or ``None``.
+        until: End of the window, or ``None``.
+
+    Returns:
+        A function of the archive's location that yields a frame per day.
+    """
+
+    def rows(location: str) -> Iterator[pd.DataFrame]:
+        for day in archive.days_in(location, since, until):
+            fed = archive.read_day(location, "feedback", day)
+            if fed.empty:
+                continue
+            day_rows = archive.in_window(
+                archive.read_day(location, "predictions", day), since, until
+            )
+            yield day_rows.merge(fed, on="prediction_id", how="inner")[columns]
+
+    return rows
