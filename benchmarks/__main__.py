@@ -432,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (default: 3)")
     parser.add_argument(
+        "--rows", type=int, default=None, help="predictions in the log (monitoring only)"
+    )
+    parser.add_argument(
         "--save",
         action="store_true",
         help="also write the result to benchmarks/results/<target>.json (the docs show it)",
@@ -439,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.rows is not None and (args.target != "monitoring" or args.rows < 1000):
+        parser.error("--rows is for the monitoring target, at least 1000")
 
     result: dict[str, Any] = {"target": args.target, "repeat": args.repeat} | provenance()
     machine = {
@@ -447,7 +452,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     try:
-        result |= TARGETS[args.target](args.repeat)
+        if args.rows is not None:
+            result |= time_monitoring(args.repeat, rows=args.rows)
+        else:
+            result |= TARGETS[args.target](args.repeat)
     except BenchmarkError as exc:
         result["error"] = str(exc)
     machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)

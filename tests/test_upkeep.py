@@ -1,18 +1,26 @@
-"""`kedro prune` on a project that ran the loop several times (test environment, real data)."""
+"""`kedro prune` and `kedro archive` on projects that ran the loop (test environment, real data)."""
 
 import shutil
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from california_housing.schema import RAW_FEATURES
+from california_housing.datasets import PredictionLogDataset
+from california_housing.schema import RAW_FEATURES, TARGET
+from california_housing.serving.log.synthetic import log_rows, write_log
 from tests.conftest import copy_project, environment_kept, kedro_cli, run_project
+from tests.serving.conftest import ROW, start_server, wait_ready
 
-pytestmark = pytest.mark.slow  # four `kedro run --env test` and four `kedro prune`: ~2 min
+pytestmark = pytest.mark.slow  # runs of the loop, prunes, a real service: ~3 min
 
 ENV = "keep_two"
 KEEP_TWO = {"keep_last": 2, "keep_days": None}
@@ -93,3 +101,89 @@ def test_the_champion_still_loads_and_monitoring_finds_its_reference(
     assert len(predictions) == 5
     assert splits["data_version"] == "v4"
     assert len(splits["train"]) == 16_512 and len(splits["test"]) == 4_128
+
+
+# ----------------------------------------------------------------------------- kedro archive
+
+
+def _old_rows(raw_frame, url: str) -> set[str]:
+    """Three days of logged predictions, ten days ago, every 4th with feedback."""
+    rows = raw_frame.sample(900, random_state=1).reset_index(drop=True)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    logged, fed = log_rows(
+        rows,
+        rows[TARGET].to_numpy(),
+        start=start - timedelta(days=10),
+        seconds_apart=288,
+        feedback_every=4,
+    )
+    write_log(url, logged, fed)
+    return set(logged["prediction_id"])
+
+
+def _read(url: str, archive: str | None, window: dict) -> dict[str, pd.DataFrame]:
+    read = {
+        query: PredictionLogDataset(
+            query=query, credentials={"con": url}, window=window, archive=archive, chunk_rows=200
+        ).load()
+        for query in ("window_values", "window_traffic", "window_labelled")
+    }
+    read["window_values"] = pd.DataFrame(np.concatenate(list(read["window_values"])))
+    return read
+
+
+def test_archiving_while_the_service_writes_keeps_every_row_once(project, raw_frame, tmp_path):
+    url = f"sqlite:///{tmp_path}/prediction_log.db"
+    archive = tmp_path / "archive"
+    old_ids = _old_rows(raw_frame, url)
+    now = datetime.now(UTC)
+    old = {
+        "since": (now - timedelta(days=11)).isoformat(),
+        "until": (now - timedelta(days=5)).isoformat(),
+    }
+    before = _read(url, None, old)
+    settings = {"SERVING_LOG_ARCHIVE": str(archive), "SERVING_LOG_ARCHIVE_AFTER_DAYS": "2"}
+    served: list[str] = []
+
+    with start_server(project, tmp_path, extra_env=settings) as server:
+        wait_ready(server)
+        stop = threading.Event()
+
+        def traffic() -> None:
+            with server.client() as client:
+                while not stop.is_set():
+                    answer = client.post("/predict", json={"rows": [ROW] * 20})
+                    served.extend(p["prediction_id"] for p in answer.json()["predictions"])
+
+        sender = threading.Thread(target=traffic)
+        sender.start()
+        try:
+            done = kedro_cli(
+                project, "archive", "--env", "test", SERVING_LOG_DB_URL=url, **settings
+            )
+        finally:
+            stop.set()
+            sender.join(timeout=60)
+        with server.client() as client:
+            page = client.get("/predictions", params={"limit": 1}).json()
+
+    assert "kedro archive: 3 day(s)" in done.stdout, done.stdout
+    assert page["archive"]["location"] == str(archive) and page["archive"]["after_days"] == 2
+    assert len(served) >= 20  # the service answered (and logged) while the days moved
+    with sqlite3.connect(tmp_path / "prediction_log.db") as db:
+        in_database = [row[0] for row in db.execute("SELECT prediction_id FROM predictions")]
+    archived = pd.concat(
+        pd.read_parquet(path) for path in archive.glob("predictions/day=*/rows.parquet")
+    )["prediction_id"].tolist()
+    everything = in_database + archived
+    assert len(everything) == len(set(everything))  # each row once
+    assert set(everything) == old_ids | set(served)
+    assert set(archived) == old_ids
+    after = _read(url, str(archive), old)
+    for name, frame in before.items():  # monitoring's numbers over the old days: unchanged
+        key = list(frame.columns)
+        pd.testing.assert_frame_equal(
+            frame.sort_values(key).reset_index(drop=True),
+            after[name].sort_values(key).reset_index(drop=True),
+            check_dtype=False,
+        )
