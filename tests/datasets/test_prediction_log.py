@@ -1,5 +1,6 @@
 """The prediction log's catalog datasets over a SQLite log written with the service's tables."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -53,6 +54,16 @@ def test_the_window_holds_the_predictions_logged_in_it(log_url):
     assert volumes[["model_version", "rows"]].to_numpy().tolist() == [[1, 60]]
     assert volumes["first_prediction_at"].iloc[0] == START
     assert str(volumes["first_prediction_at"].dt.tz) == "UTC"
+
+
+def test_a_window_read_in_part_lets_go_of_the_log(log_url):
+    chunks = iter(_catalog("monitoring_predictions", log_url, window=WINDOW, chunk_rows=10).load())
+    next(chunks)
+    chunks.close()  # as when the node reading it fails
+
+    writer = sqlite3.connect(log_url.removeprefix("sqlite:///"), timeout=0)
+    writer.execute("BEGIN EXCLUSIVE")  # "database is locked" while a read is open
+    writer.rollback()
 
 
 def test_a_window_with_an_offset_is_the_same_instant(log_url):

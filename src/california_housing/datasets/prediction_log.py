@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from california_housing.datasets.load_only import LoadOnlyDataset
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 from california_housing.serving.log import window
+from california_housing.serving.log.store import LogUnavailableError
 from california_housing.serving.log.tables import as_utc, feedback, predictions
 
 _p, _f = predictions.c, feedback.c
@@ -31,7 +32,6 @@ _LABELLED_COLUMNS = ["prediction_id", "model_version", "created_at", *RAW_FEATUR
 _RETRAIN_COLUMNS = [*_LABELLED_COLUMNS, TARGET, "received_at"]
 _WINDOW_LABELLED_COLUMNS = [
     "prediction_id", "created_at", "model_version", "Latitude", "Longitude", PREDICTION, TARGET,
-    "received_at",
 ]  # fmt: skip
 
 
@@ -162,6 +162,8 @@ class PredictionLogDataset(LoadOnlyDataset):
             return window.read(self._url, self._statement, self._archive, self._archived)
         except DBAPIError as exc:
             raise DatasetError(window.unreadable(self._url, exc.orig)) from None
+        except LogUnavailableError as exc:
+            raise DatasetError(str(exc)) from None
 
     def _describe(self) -> dict[str, Any]:
         return {"query": self._query, "log": make_url(self._url).render_as_string(True)}

@@ -90,9 +90,8 @@ def test_summarise_traffic_counts_requests_feedback_and_latency(logged):
     predictions, feedback, read = logged(n=250)
     _, latency, _ = _scan(read["window_values"])
 
-    traffic = summarise_traffic(
-        read["window_traffic"], latency, read["window_labelled"], MONITORING["window"]
-    )
+    live, _ = _live_error(read["window_labelled"])
+    traffic = summarise_traffic(read["window_traffic"], latency, live, MONITORING["window"])
 
     assert (traffic["rows"], traffic["requests"], traffic["feedback_rows"]) == (250, 3, 125)
     assert traffic["rows_by_model_version"] == {"3": 250}
@@ -165,9 +164,7 @@ def test_live_error_ignores_feedback_for_other_versions(logged):
 def _decide(read):
     drift, latency, _ = _scan(read["window_values"])
     live, _ = _live_error(read["window_labelled"])
-    traffic = summarise_traffic(
-        read["window_traffic"], latency, read["window_labelled"], MONITORING["window"]
-    )
+    traffic = summarise_traffic(read["window_traffic"], latency, live, MONITORING["window"])
     return decide_retraining(drift, live, traffic, CHAMPION, MONITORING)
 
 

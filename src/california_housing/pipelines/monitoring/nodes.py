@@ -129,12 +129,14 @@ def scan_window(
     }
     version, latencies = int(champion["version"]), []
     for chunk in window:
-        served = chunk[chunk[:, at["model_version"]] == version]
+        served = chunk[:, at["model_version"]] == version
         for name, comparison in running.items():
-            values = (served if name == PREDICTION else chunk)[:, at[name]]
+            values = chunk[served, at[name]] if name == PREDICTION else chunk[:, at[name]]
             comparison.add(values)
-            figures[name].counts[:] += np.histogram(values, bins=figures[name].edges)[0]
-        latencies.append(chunk[:, at["latency_ms"]])
+            edges = figures[name].edges  # evenly spaced: numpy's fast path, given as a range
+            counts = np.histogram(values, len(edges) - 1, (edges[0], edges[-1]))[0]
+            figures[name].counts[:] += counts
+        latencies.append(chunk[:, at["latency_ms"]].copy())  # not a view: the chunk goes
     rows = {}
     for name, comparison in running.items():
         if comparison.rows >= drift["min_rows"]:
@@ -149,7 +151,7 @@ def scan_window(
 def summarise_traffic(
     volumes: pd.DataFrame,
     latency: Mapping[str, Any],
-    labelled: pd.DataFrame,
+    live_error: Mapping[str, Any],
     window_bounds: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Volume and latency of the window.
@@ -158,7 +160,7 @@ def summarise_traffic(
         volumes: Per model version: ``rows``, ``out_of_domain_rows``, ``requests``,
             ``first_prediction_at``, ``last_prediction_at`` (the ``window_traffic`` query).
         latency: Latency quantiles, from :func:`scan_window`.
-        labelled: The window's predictions that got feedback.
+        live_error: Summary from :func:`compute_live_error` (its ``feedback_rows``).
         window_bounds: ``since`` and ``until`` of the query, as configured.
 
     Returns:
@@ -174,7 +176,7 @@ def summarise_traffic(
         "until": str(window_bounds.get("until")),
         "rows": rows,
         "requests": int(volumes["requests"].sum()) if rows else 0,
-        "feedback_rows": len(labelled),
+        "feedback_rows": int(live_error["feedback_rows"]),
         "first_prediction_at": first.isoformat() if first is not None else None,
         "last_prediction_at": last.isoformat() if last is not None else None,
         "rows_by_model_version": {
@@ -213,9 +215,9 @@ def compute_live_error(
         place_resolution: ``split.place_resolution`` (see ``california_housing.places``).
 
     Returns:
-        A summary (``rows`` scored, ``rows_at_other_places`` not scored, ``rmse``, ``mae``,
-        ``bias``, ``reference_rmse`` and which score it is, ``rmse_change`` = rmse /
-        reference_rmse - 1, ``assessed``, ``model_version``, ``feedback_rows_other_versions``)
+        A summary (``rows`` scored, ``rows_at_other_places`` not scored, ``feedback_rows``
+        in all, ``rmse``, ``mae``, ``bias``, ``reference_rmse`` and which score it is,
+        ``rmse_change`` = rmse / reference_rmse - 1, ``assessed``, ``model_version``, ``feedback_rows_other_versions``)
         and the error over time (one row per bucket of consecutive scored feedback rows:
         ``until``, ``rows``, ``rmse``, ``mae``).
     """
@@ -230,6 +232,7 @@ def compute_live_error(
         "rows": len(mine),
         "rows_at_other_places": len(answered) - len(mine),
         "min_rows": int(live_error["min_rows"]),
+        "feedback_rows": len(labelled),
         "feedback_rows_other_versions": len(labelled) - len(answered),
         "reference": reference,
         "reference_rmse": champion.get(reference),

@@ -48,7 +48,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 [
                     "monitoring_volumes",
                     "monitoring_latency",
-                    "monitoring_labelled",
+                    "monitoring_live_error",
                     "params:monitoring.window",
                 ],
                 "monitoring_traffic",

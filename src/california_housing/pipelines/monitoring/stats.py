@@ -164,13 +164,14 @@ KS_EXACT_ROWS = 10_000
 class RunningComparison:
     """One variable of the window against its reference, fed chunk by chunk.
 
-    Gives what :func:`compare_distributions` gives on the whole window, without holding it:
-    the PSI from bin counts; the KS statistic from the counts of current values below and
-    up to each distinct reference value (the largest gap between the two cumulative
-    distributions is reached at one of those, as ``ks_2samp`` finds it); its p-value by
-    Smirnov's asymptotic formula, which is what ``ks_2samp`` uses for a sample of more than
-    :data:`KS_EXACT_ROWS` rows. A window that small is kept and handed to
-    :func:`compare_distributions` itself.
+    Gives what :func:`compare_distributions` gives on the whole window, without holding it.
+    The reference's distinct values and bin edges cut the line into cells (each value, and
+    each open interval between two of them); a chunk costs one ``searchsorted`` into them and
+    a ``bincount``. From the cells' counts come the PSI's bin counts and the KS statistic
+    (the largest gap between the two cumulative distributions is reached at one of the
+    reference's values, as ``ks_2samp`` finds it); its p-value is Smirnov's asymptotic one,
+    which is what ``ks_2samp`` uses for a sample of more than :data:`KS_EXACT_ROWS` rows. A
+    window that small is kept and handed to :func:`compare_distributions` itself.
 
     Args:
         reference: Reference values (finite).
@@ -178,15 +179,14 @@ class RunningComparison:
     """
 
     def __init__(self, reference: np.ndarray, bins: int = 10) -> None:
-        """Precompute the reference's bins and cumulative distribution."""
+        """Precompute the reference's bins, distinct values and cells."""
         self.given = np.asarray(reference, float)
         self.reference = np.sort(self.given)
-        self.bins = bins
         self.inner = np.unique(np.quantile(self.reference, np.linspace(0, 1, bins + 1)[1:-1]))
         self.points = np.unique(self.reference)
-        self.bin_counts = np.zeros(len(self.inner) + 1, dtype=np.int64)
-        self.up_to = np.zeros(len(self.points) + 1, dtype=np.int64)  # by #points < value
-        self.below = np.zeros(len(self.points) + 1, dtype=np.int64)  # by #points <= value
+        self.grid = np.union1d(self.points, self.inner)
+        # cell 2i: strictly between grid[i - 1] and grid[i]; cell 2i + 1: equal to grid[i]
+        self.cells = np.zeros(2 * len(self.grid) + 1, dtype=np.int64)
         self.rows, self.total = 0, 0.0
         self.kept: list[np.ndarray] | None = []
 
@@ -195,19 +195,25 @@ class RunningComparison:
         values = np.asarray(values, float)
         self.rows += len(values)
         self.total += float(values.sum())
-        self.bin_counts += np.bincount(
-            np.searchsorted(self.inner, values, side="right"), minlength=len(self.bin_counts)
-        )
-        self.up_to += np.bincount(
-            np.searchsorted(self.points, values, side="left"), minlength=len(self.up_to)
-        )
-        self.below += np.bincount(
-            np.searchsorted(self.points, values, side="right"), minlength=len(self.below)
-        )
+        below = np.searchsorted(self.grid, values)
+        exact = self.grid[np.minimum(below, len(self.grid) - 1)] == values
+        self.cells += np.bincount(2 * below + exact, minlength=len(self.cells))
         if self.kept is not None:
             self.kept.append(values)
             if self.rows > KS_EXACT_ROWS:
                 self.kept = None  # counts from now on
+
+    def _counts(self, edges: np.ndarray, exact_side: str, length: int) -> np.ndarray:
+        """Current values per index of ``searchsorted(edges, value, exact_side)``."""
+        lower = np.concatenate([[-np.inf], self.grid])  # any value of an open cell compares so
+        index = np.concatenate(
+            [
+                np.searchsorted(edges, lower, side="right"),
+                np.searchsorted(edges, self.grid, side=exact_side),
+            ]
+        )
+        weights = np.concatenate([self.cells[0::2], self.cells[1::2]])
+        return np.bincount(index, weights=weights, minlength=length).round().astype(np.int64)
 
     def result(self, thresholds: Mapping[str, float]) -> dict[str, Any]:
         """The comparison, with the keys of :func:`compare_distributions`."""
@@ -215,16 +221,19 @@ class RunningComparison:
             raise ValueError("A comparison needs at least one current value.")
         if self.kept is not None:
             return compare_distributions(self.given, np.concatenate(self.kept), thresholds)
-        n_ref = len(self.reference)
+        n_ref, n_points = len(self.reference), len(self.points)
+        bin_counts = self._counts(self.inner, "right", len(self.inner) + 1)
+        up_to = self._counts(self.points, "left", n_points + 1)  # by #points < value
+        below = self._counts(self.points, "right", n_points + 1)  # by #points <= value
         bin_index = np.searchsorted(self.inner, self.reference, side="right")
-        ref_share = _shares(bin_index, len(self.bin_counts))
-        cur_share = _counted_shares(self.bin_counts)
+        ref_share = _shares(bin_index, len(bin_counts))
+        cur_share = _counted_shares(bin_counts)
         index = float(np.sum(rel_entr(cur_share, ref_share) + rel_entr(ref_share, cur_share)))
         ref_cdf = np.searchsorted(self.reference, self.points, side="right") / n_ref
-        at_points = np.cumsum(self.up_to)[:-1] / self.rows  # F_cur(point)
-        before_next = np.cumsum(self.below)[1:-1] / self.rows  # F_cur just below the next point
+        at_points = np.cumsum(up_to)[:-1] / self.rows  # F_cur(point)
+        before_next = np.cumsum(below)[1:-1] / self.rows  # F_cur just below the next point
         gaps = np.concatenate(
-            [ref_cdf - at_points, ref_cdf[:-1] - before_next, [-self.below[0] / self.rows]]
+            [ref_cdf - at_points, ref_cdf[:-1] - before_next, [-below[0] / self.rows]]
         )
         statistic = float(max(gaps.max(), np.clip(-gaps.min(), 0, 1)))
         m, n = sorted([float(n_ref), float(self.rows)], reverse=True)

@@ -10,24 +10,30 @@ read a chunk at a time, never held whole.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Integer, Select, cast, create_engine, distinct, func, select
+from sqlalchemy import Boolean, Engine, Integer, Select, cast, create_engine, distinct, func, select
 from sqlalchemy.engine import make_url
 
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 from california_housing.serving.log import archive
 from california_housing.serving.log.store import LogUnavailableError
-from california_housing.serving.log.tables import feedback, predictions, stored_timestamp
+from california_housing.serving.log.tables import (
+    UtcTimestamp,
+    feedback,
+    predictions,
+    stored_timestamp,
+)
 
 _p, _f = predictions.c, feedback.c
 
 #: Columns of the numbers monitoring streams (:class:`ValueChunks`), in matrix order.
-VALUE_COLUMNS = ["model_version", *RAW_FEATURES, PREDICTION, "out_of_domain", "latency_ms"]
+VALUE_COLUMNS = ["model_version", *RAW_FEATURES, PREDICTION, "latency_ms"]
 
 
 def _in_window(since: datetime, until: datetime) -> Any:
@@ -40,7 +46,13 @@ def values(since: datetime, until: datetime) -> Select:
 
 
 def labelled(since: datetime, until: datetime) -> Select:
-    """The window's predictions that got feedback, with the observed value."""
+    """The window's predictions that got feedback, with the observed value.
+
+    The ``IN`` restates the join so that SQLite's planner starts from the feedback (a tenth
+    of the predictions, or fewer) and looks each prediction up by its key, rather than
+    walking the window's predictions and looking for their feedback: 8 s instead of 21 s
+    over a window of 10 million predictions (``python -m benchmarks monitoring``).
+    """
     return (
         select(
             _p.prediction_id,
@@ -50,11 +62,9 @@ def labelled(since: datetime, until: datetime) -> Select:
             _p.Longitude,
             _p[PREDICTION],
             _f[TARGET],
-            _f.received_at,
         )
         .join_from(feedback, predictions)
-        .where(_in_window(since, until))
-        .order_by(_p.created_at, _p.prediction_id)
+        .where(_in_window(since, until), _p.prediction_id.in_(select(_f.prediction_id)))
     )
 
 
@@ -167,9 +177,25 @@ class ValueChunks:
     def __iter__(self) -> Iterator[np.ndarray]:
         """Chunks of the window: columns in :data:`VALUE_COLUMNS` order.
 
+        The next chunk is read on a thread while the caller works on this one: reading
+        holds the interpreter (each value becomes a Python float first) while numpy's
+        counting lets go of it, so on two cores the two overlap (over 10 million rows, the
+        monitoring pipeline's scan takes 20 s instead of 29 s).
+
         Raises:
             LogUnavailableError: When the log cannot be read, saying what to do.
         """
+        chunks = self._read()
+        with ThreadPoolExecutor(1, thread_name_prefix="log-window") as reader:
+            try:
+                ahead = reader.submit(next, chunks, None)
+                while (chunk := ahead.result()) is not None:
+                    ahead = reader.submit(next, chunks, None)
+                    yield chunk
+            finally:
+                reader.submit(chunks.close).result()  # the connection is the reader's
+
+    def _read(self) -> Iterator[np.ndarray]:
         engine = create_engine(self.url)
         try:
             sql, params = driver_statement(engine, values(self.since, self.until))
@@ -202,6 +228,44 @@ class ValueChunks:
                 archive.read_day(self.location, "predictions", day, wanted), self.since, self.until
             )
             yield _without_leftovers(engine, rows)[self.columns]
+
+
+def fetch_frame(engine: Engine, statement: Select) -> pd.DataFrame:
+    """Run ``statement`` through the driver, its rows straight into a frame.
+
+    SQLAlchemy's result rows convert each timestamp on its own (10 s for a million
+    feedback rows); here each column is converted at once: timestamps to UTC, booleans to
+    ``bool``.
+
+    Raises:
+        LogUnavailableError: When the log cannot be read, saying what to do.
+    """
+    sql, params = driver_statement(engine, statement)
+    columns = statement.selected_columns
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        except Exception as exc:
+            raise LogUnavailableError(unreadable(str(engine.url), exc)) from None
+        names = list(columns.keys())
+        parts = [pd.DataFrame.from_records(rows, columns=names) for rows in _batches(cursor)]
+    finally:
+        connection.close()
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=names)
+    for name, column in columns.items():
+        if isinstance(column.type, UtcTimestamp):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+        elif isinstance(column.type, Boolean):
+            frame[name] = frame[name].astype(bool)
+    return frame
+
+
+def _batches(cursor: Any, rows: int = 100_000) -> Iterator[list[Any]]:
+    """A cursor's rows, ``rows`` at a time: a frame is built without all rows as tuples."""
+    while batch := cursor.fetchmany(rows):
+        yield batch
 
 
 def unreadable(url: str, error: BaseException) -> str:
@@ -247,9 +311,7 @@ def read(
     """
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
-            result = connection.execute(statement)
-            frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        frame = fetch_frame(engine, statement)
     finally:
         engine.dispose()
     if location is None or archived is None:
