@@ -218,8 +218,8 @@ def compute_live_error(
         A summary (``rows`` scored, ``rows_at_other_places`` not scored, ``feedback_rows``
         in all, ``rmse``, ``mae``, ``bias``, ``reference_rmse`` and which score it is,
         ``rmse_change`` = rmse / reference_rmse - 1, ``assessed``, ``model_version``,
-        ``feedback_rows_other_versions``) and the error over time (one row per bucket of consecutive scored feedback rows:
-        ``until``, ``rows``, ``rmse``, ``mae``).
+        ``feedback_rows_other_versions``) and the error over time (one row per bucket of
+        consecutive scored feedback rows: ``until``, ``rows``, ``rmse``, ``mae``).
     """
     labelled = labelled.assign(created_at=pd.to_datetime(labelled["created_at"], utc=True))
     labelled = labelled.sort_values(["created_at", "prediction_id"], kind="stable")
