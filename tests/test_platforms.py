@@ -44,7 +44,7 @@ def compile_for(requirements: Path, platform: str, python: str, *extra: str) -> 
     done = subprocess.run(
         [UV, "pip", "compile", str(requirements), "--python-platform", PLATFORMS[platform],
          "--python-version", python, "--only-binary", ":all:", "--no-header", "--quiet",
-         "--output-file", "-", *extra],
+         *extra],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     return "" if done.returncode == 0 else done.stderr.strip() or f"exit {done.returncode}"
