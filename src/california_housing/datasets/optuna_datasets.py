@@ -60,7 +60,8 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
         if not url:
             raise DatasetError(
                 f"OptunaStudyDataset {study_name!r} has no storage: give `storage` (an "
-                "SQLAlchemy URL) or `credentials` whose `url` is one (README, 'Scaling out')."
+                "SQLAlchemy URL) or `credentials` whose `url` is one (the `team` environment "
+                "reads it from OPTUNA_STORAGE: README, 'Scaling out')."
             )
         if not study_name:
             raise DatasetError("OptunaStudyDataset needs a `study_name`.")
