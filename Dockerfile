@@ -1,5 +1,5 @@
 # The project's image: the prediction service (`kedro serve`, the default command), training
-# (`kedro run`) and the MLflow tracking server (`mlflow server`). See README, "Container".
+# (`kedro run`) and the MLflow tracking server (`mlflow server`). See docs/container.md.
 #
 #   docker build -t california-housing .                                    # from PyPI
 #   docker/wheelhouse.sh wheelhouse postgres && \
@@ -20,7 +20,7 @@ ARG WHEELHOUSE=""
 # Extras of pyproject.toml to install too, e.g. "postgres" (comma- or space-separated).
 ARG EXTRAS=""
 # Non-empty: compile the libraries' bytecode at build time. Every start then imports in ~2.5 s
-# instead of ~7 s, for ~230 MB more image (README, "Container", Figures).
+# instead of ~7 s, for ~230 MB more image (docs/container.md, Figures).
 ARG BYTECODE=""
 # The uv that reads uv.lock; the version uv.lock pins for the dev extra (a test checks).
 ARG UV_VERSION=0.13.9

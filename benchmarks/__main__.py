@@ -4,7 +4,8 @@ Each target is one function in :data:`TARGETS` that takes the repeat count and r
 the target's part of the result. Every target runs in a fresh copy of the project (see
 :func:`benchmarks.harness.project_copy`); the stages a pipeline reads from are run once
 first, untimed, and every timed run starts from the state they left. The JSON result goes
-to stdout, progress to stderr.
+to stdout, progress to stderr; ``--save`` also writes it to ``benchmarks/results/<target>.json``,
+which the docs' benchmark page renders (see :mod:`benchmarks.results`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from benchmarks.harness import (
+    LOG_LINE,
     PROJECT,
     PYTHON,
     BenchmarkError,
@@ -43,6 +45,8 @@ from benchmarks.harness import (
     summarise,
 )
 from benchmarks.monitoring import time_monitoring
+from benchmarks.population import time_population
+from benchmarks.results import provenance, save_result
 from benchmarks.serving import time_serving
 
 #: Stages whose outputs a pipeline reads, run (untimed, in order) before it is measured.
@@ -241,26 +245,33 @@ def tuning_outcome(root: Path) -> dict[str, Any]:
     }
 
 
+def in_memory_search(root: Path, mode: str, version: str, label: str) -> dict[str, Any]:
+    """Run :mod:`benchmarks.tuning_search` in a fresh process; its JSON result."""
+    out = root / f"{label}.json"
+    command = [str(PYTHON), str(SEARCH_SCRIPT), str(root / "conf" / "base"), mode, str(out)]
+    run_measured([*command, version], root, label)
+    return json.loads(out.read_text())
+
+
+def tuned_versions(root: Path) -> list[str]:
+    """The versions ``conf/base`` tunes (keys of ``tuning.versions``)."""
+    tuning = yaml.safe_load((root / "conf" / "base" / "parameters_tuning.yml").read_text())
+    return list(tuning["tuning"]["versions"])
+
+
 def time_tuning_search(repeat: int) -> dict[str, Any]:
     """Time the configured search against the same trials run sequentially, unpruned.
 
-    Both run :mod:`benchmarks.tuning_search` in fresh processes, alternating. The test
-    RMSE of the refit is printed for reporting only; no setting is chosen on it.
+    Both run :mod:`benchmarks.tuning_search` on the first tuned version in fresh processes,
+    alternating. The test RMSE of the refit is printed for reporting only; no setting is
+    chosen on it.
     """
     runs: dict[str, list[dict[str, Any]]] = {"default": [], "sequential": []}
     with project_copy() as root:
+        version = tuned_versions(root)[0]
         for i in range(repeat):
             for mode, results in runs.items():
-                out = root / f"search-{mode}-{i}.json"
-                command = [
-                    str(PYTHON),
-                    str(SEARCH_SCRIPT),
-                    str(root / "conf" / "base"),
-                    mode,
-                    str(out),
-                ]
-                run_measured(command, root, f"search-{mode}-{i}")
-                results.append(json.loads(out.read_text()))
+                results.append(in_memory_search(root, mode, version, f"search-{mode}-{i}"))
                 log(f"[{i + 1}/{repeat}] {mode}: {results[-1]}")
 
     def median(mode: str, key: str) -> float:
@@ -279,6 +290,68 @@ def time_tuning_search(repeat: int) -> dict[str, Any]:
     }
 
 
+def tuning_node_seconds(run: Measurement) -> dict[str, float]:
+    """Seconds of each version's tuning node in one ``kedro run``, from start to end (its
+    search and the saves of its outputs), read off the run's log."""
+    started, seconds = 0.0, {}
+    for line in run.stdout.splitlines():
+        if not (match := LOG_LINE.match(line)):
+            continue
+        hours, minutes, secs, millis, message = match.groups()
+        at = int(hours) * 3600 + int(minutes) * 60 + int(secs) + int(millis) / 1000
+        if message.startswith("Running node: tune_hyperparameters"):
+            started = at
+        elif message.startswith("Completed node: ") and message.endswith(".tune_hyperparameters"):
+            version = message.removeprefix("Completed node: ").split(".")[0]
+            seconds[version] = round((at - started) % 86400, 3)
+    return seconds
+
+
+def time_tuning_node(repeat: int) -> dict[str, Any]:
+    """Each tuning node of ``kedro run --pipelines tuning`` against the same search in memory.
+
+    Per repeat, alternating: the real run (fresh Optuna studies in the configured SQLite
+    storage, each trial an MLflow run), whose node times are read off its log; then, for each
+    tuned version, the same search (same trials, folds, threads and pruner) on an in-memory
+    study without tracking (:mod:`benchmarks.tuning_search`, ``default`` mode). Both make the
+    same search: their best CV RMSEs are reported side by side.
+    """
+    runs: dict[str, dict[str, list[float]]] = {}
+    with project_copy() as root:
+        run_prerequisites(root, PREREQUISITES["tuning"])
+        versions = tuned_versions(root)
+        for i in range(repeat):
+            restore_state(root)
+            node = tuning_node_seconds(run_kedro(root, ["--pipelines", "tuning"], f"run-{i}"))
+            for version in versions:
+                found = in_memory_search(root, "default", version, f"search-{version}-{i}")
+                best = root / "data" / "06_models" / version / "xgboost_tuned" / "best_params.json"
+                figures = {
+                    "node_seconds": node[version],
+                    "in_memory_seconds": found["search_seconds"],
+                    "node_best_cv_rmse": round(json.loads(best.read_text())["cv_rmse"], 5),
+                    "in_memory_best_cv_rmse": found["best_cv_rmse"],
+                }
+                for name, value in figures.items():
+                    runs.setdefault(version, {}).setdefault(name, []).append(value)
+                log(f"[{i + 1}/{repeat}] {version}: {figures}")
+    return {
+        version: figures
+        | {
+            "median_ratio": round(
+                statistics.median(
+                    n / m
+                    for n, m in zip(
+                        figures["node_seconds"], figures["in_memory_seconds"], strict=True
+                    )
+                ),
+                3,
+            )
+        }
+        for version, figures in runs.items()
+    }
+
+
 def time_test_env(repeat: int) -> dict[str, Any]:
     """Time ``kedro run --env test`` (the whole default pipeline, test configuration)."""
     if not (PROJECT / "conf" / "test").is_dir():
@@ -286,7 +359,7 @@ def time_test_env(repeat: int) -> dict[str, Any]:
     return time_kedro(["--env", "test"], repeat)
 
 
-#: The quick tier's tests, and the tier as the README gives it: on two workers (pytest-xdist).
+#: The quick tier's tests, and the tier as docs/testing.md gives it: on two workers (pytest-xdist).
 QUICK_TESTS = ("-m", "not slow and not integration and not container")
 QUICK_TIER = ("-n", "2", *QUICK_TESTS)
 
@@ -338,10 +411,12 @@ TARGETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "data_science": time_data_science,
     "tuning": time_tuning,
     "tuning_search": time_tuning_search,
+    "tuning_node": time_tuning_node,
     "reporting": lambda repeat: time_pipeline("reporting", repeat),
     "default": lambda repeat: time_kedro([], repeat),
     "test_env": time_test_env,
     "serving": time_serving,
+    "population": time_population,
     "monitoring": time_monitoring,
     "quick_tests": time_quick_tests,
 }
@@ -356,11 +431,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (default: 3)")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="also write the result to benchmarks/results/<target>.json (the docs show it)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    result: dict[str, Any] = {"target": args.target, "repeat": args.repeat}
+    result: dict[str, Any] = {"target": args.target, "repeat": args.repeat} | provenance()
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -370,7 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result |= TARGETS[args.target](args.repeat)
     except BenchmarkError as exc:
         result["error"] = str(exc)
-    print(json.dumps(result | {"machine": machine}, indent=2))
+    machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    result |= {"machine": machine}
+    print(json.dumps(result, indent=2))
+    if args.save and "error" not in result:
+        log(f"saved {save_result(result)}")
+    elif args.save:
+        log("not saved: the benchmark failed, the last saved result stays")
     return 1 if "error" in result else 0
 
 

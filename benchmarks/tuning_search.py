@@ -1,8 +1,9 @@
 """The tuning search alone, as configured, against the same search run naively.
 
-``python benchmarks/tuning_search.py <conf/base> <mode> <out.json> [<search space>]``
-builds the real v3 train/test split with the project's own functions, then runs the
-project's ``tune_hyperparameters`` on a fresh in-memory study:
+``python benchmarks/tuning_search.py <conf/base> <mode> <out.json> <version> [<search space>]``
+builds the version's real train/test split with the project's own functions, then runs the
+project's ``tune_hyperparameters`` with the version's tuning settings on a fresh in-memory
+study, with no tracking:
 
 - ``default``: the configuration in ``parameters_tuning.yml`` (parallel folds, pruning);
 - ``sequential``: the same sampler, space and trial count, one fold at a time, no pruner.
@@ -30,20 +31,23 @@ from california_housing.pipelines.data_processing.nodes import (
     validate_raw,
 )
 from california_housing.pipelines.data_science.nodes import fit_model
-from california_housing.pipelines.tuning.nodes import tune_hyperparameters, tuned_model_spec
+from california_housing.pipelines.tuning.nodes import (
+    tune_hyperparameters,
+    tuned_model_spec,
+    version_tuning,
+)
 from california_housing.schema import RAW_FEATURES, TARGET
 
 
-def main(conf: Path, mode: str, out: Path, space: str | None = None) -> None:
+def main(conf: Path, mode: str, out: Path, version_name: str, space: str | None = None) -> None:
     params = {}
     for name in ("data_processing", "data_science", "tuning"):
         params |= yaml.safe_load((conf / f"parameters_{name}.yml").read_text())
-    tuning = dict(params["tuning"])
+    tuning = version_tuning(params["tuning"], params["tuning"]["versions"][version_name])
     if space is not None:
         tuning["search_space"] = space
     if mode == "sequential":
         tuning |= {"parallel_folds": 1, "pruner": {"type": "NopPruner"}}
-    version_name = tuning["versions"][0]
     version = params["versions"][version_name]
     model = params["models"][tuning["model"]]
 
@@ -76,4 +80,4 @@ def main(conf: Path, mode: str, out: Path, space: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), *sys.argv[4:5])
+    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4], *sys.argv[5:6])

@@ -57,7 +57,8 @@ def version_splits(
         ``{version: (train, test)}`` and the common holdout's ``row_id`` frame.
     """
     validated = validate_raw(raw)
-    assignment = assign_split(validated, **parameters["split"])
+    split = parameters["split"]
+    assignment = assign_split(validated, split["test_size"], split["seed"])
     splits = {
         name: split_version(build_version(validated, spec), assignment)
         for name, spec in parameters["versions"].items()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchmarks.__main__ import tuning_node_seconds
 from benchmarks.harness import Measurement, kedro_phases, run_kedro, summarise
 from tests.conftest import copy_project
 
@@ -36,6 +37,23 @@ RUN = [
     (8.6, "kedro.runner.sequential_runner", "Completed node: v2.linear.fit_model"),
     (8.7, "kedro.runner.sequential_runner", "Pipeline execution completed successfully."),
 ]
+
+
+def test_each_versions_tuning_node_is_timed_from_its_start_to_its_end():
+    started_at = 1_790_000_000.25
+    node = "kedro.pipeline.node"
+    runner = "kedro.runner.sequential_runner"
+    lines = [
+        (5.0, node, "Running node: tune_hyperparameters: tune_hyperparameters([...]) -> [...]"),
+        (14.5, runner, "Completed node: v3.xgboost_tuned.tune_hyperparameters"),
+        (14.6, node, "Running node: fit_model: fit_model([v4.train]) -> [...]"),
+        (15.0, runner, "Completed node: v4.xgboost.fit_model"),
+        (15.1, node, "Running node: tune_hyperparameters: tune_hyperparameters([...]) -> [...]"),
+        (40.1, runner, "Completed node: v4.xgboost_tuned.tune_hyperparameters"),
+    ]
+    run = Measurement(50.0, 0.0, _log(started_at, lines), started_at=started_at)
+
+    assert tuning_node_seconds(run) == pytest.approx({"v3": 9.5, "v4": 25.0}, abs=2e-3)
 
 
 def test_a_runs_wall_time_is_split_into_start_up_nodes_and_end():

@@ -10,6 +10,7 @@ from sklearn.linear_model import LinearRegression
 
 from california_housing.modelling import (
     build_estimator,
+    feature_steps,
     make_model,
     predictions_figure,
     regression_metrics,
@@ -173,3 +174,23 @@ def test_make_model_takes_raw_columns_and_adds_the_version_features(small_raw):
     assert list(model[-1].feature_names_in_) == [*RAW_FEATURES, *V3_FEATURES]
     assert model.predict(X).shape == (len(X),)
     assert is_regressor(model)
+
+
+def test_feature_steps_add_a_neighbourhood_step_seeded_unless_set():
+    seeded = feature_steps(V3_FEATURES, {"k": 7}, seed=3)
+    fixed = feature_steps(V3_FEATURES, {"k": 7, "random_state": 11}, seed=3)
+
+    assert [name for name, _ in seeded.steps] == ["features", "neighbourhood"]
+    assert seeded[-1].get_params() | {"random_state": None} == {
+        "k": 7,
+        "k_wide": 30,
+        "folds": 5,
+        "random_state": None,
+    }
+    assert (seeded[-1].random_state, fixed[-1].random_state) == (3, 11)
+    assert [name for name, _ in feature_steps(V3_FEATURES).steps] == ["features"]
+
+
+def test_an_unknown_neighbourhood_setting_is_named():
+    with pytest.raises(ValueError, match=r"Bad neighbourhood settings \{'radius': 3\}"):
+        feature_steps([], {"radius": 3})

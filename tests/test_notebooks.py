@@ -113,7 +113,7 @@ def test_leaderboard_report_and_champion(executed, project):
     assert winner["candidate"] in _text(executed, "leaderboard", "text/html")
     report = _text(executed, "report", "text/markdown")
     assert "# California Housing: model report" in report
-    assert f"**{winner['candidate']}**" in report
+    assert f"`{winner['candidate']}` (run `{winner['run_id']}`)" in report
     assert winner["run_id"] in report
     registry = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     champion = registry.get_model_version_by_alias("california-housing-test", "champion")

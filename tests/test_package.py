@@ -91,5 +91,10 @@ def test_the_wheel_runs_outside_the_repository_with_its_conf_archive(packaged, t
     )
 
     model_input = workdir / "data" / "one_version" / "05_model_input"
-    assert sorted(p.name for p in model_input.iterdir()) == ["common_holdout_ids.parquet", "v1"]
+    assert sorted(p.name for p in model_input.iterdir()) == [
+        "common_holdout_ids.parquet",
+        "population_coverage.json",
+        "population_test.parquet",
+        "v1",
+    ]
     assert (workdir / "mlflow.db").is_file()

@@ -21,7 +21,7 @@ FEWER = {
         "linear": {"class": "sklearn.linear_model.LinearRegression", "params": {}},
         "xgboost": {"class": "xgboost.XGBRegressor", "params": {"n_estimators": 5}},
     },
-    "tuning": {"model": "xgboost", "versions": ["v1"]},
+    "tuning": {"model": "xgboost", "versions": {"v1": {}}},
 }
 
 
@@ -52,11 +52,38 @@ def project(tmp_path, conf, monkeypatch):
 
 
 def test_without_a_session_it_reads_base_and_local_of_the_project(project):
-    assert structure.versions() == ["v1", "v2", "v3"]
-    assert structure.models() == ["linear", "random_forest", "gradient_boosting", "xgboost"]
+    zoo = ["linear", "random_forest", "gradient_boosting", "xgboost"]
+
+    assert structure.versions() == ["v1", "v2", "v3", "v4"]
+    assert structure.models() == zoo
+    assert structure.zoo_candidates() == [
+        *((version, model) for version in ("v1", "v2", "v3") for model in zoo),
+        ("v4", "linear"),  # v4 lists the models it trains
+        ("v4", "xgboost"),
+    ]
     assert structure.tuned_model() == "xgboost"
-    assert structure.tuned_versions() == ["v3"]
+    assert structure.tuned_versions() == ["v3", "v4"]
     assert str(project / "conf") in structure.source()
+
+
+def test_a_version_listing_a_model_outside_the_zoo_is_named(conf, project):
+    (conf / "fewer" / "parameters.yml").write_text(
+        yaml.safe_dump(FEWER | {"versions": {"v1": {"filters": {}, "models": ["lasso"]}}})
+    )
+    structure.ProjectConfigLoader(conf_source=str(conf), env="fewer", **CONFIG_LOADER_ARGS)
+
+    with pytest.raises(structure.StructureError, match=r"'v1' lists models \['lasso'\]"):
+        structure.zoo_candidates()
+
+
+def test_tuned_versions_as_a_list_are_refused_with_the_mapping_to_write(conf, project):
+    (conf / "fewer" / "parameters.yml").write_text(
+        yaml.safe_dump(FEWER | {"tuning": {"model": "xgboost", "versions": ["v1"]}})
+    )
+    structure.ProjectConfigLoader(conf_source=str(conf), env="fewer", **CONFIG_LOADER_ARGS)
+
+    with pytest.raises(structure.StructureError, match=r"tuning.versions must map each"):
+        structure.tuned_versions()
 
 
 def test_without_a_session_kedro_env_selects_the_environment(project, monkeypatch):
@@ -73,7 +100,7 @@ def test_a_config_loader_of_the_project_class_is_read_from_once_created(conf, pr
     assert structure.tuned_versions() == ["v1"]
     assert "env fewer" in structure.source()
     structure.read_from(None)
-    assert structure.versions() == ["v1", "v2", "v3"]
+    assert structure.versions() == ["v1", "v2", "v3", "v4"]
 
 
 def test_a_packaged_configuration_archive_is_read(conf, tmp_path):

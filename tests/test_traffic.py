@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from california_housing.pipelines.data_processing.nodes import assign_split, validate_raw
+from california_housing.places import at_places
 from california_housing.schema import RAW_FEATURES, TARGET
 from california_housing.traffic import TrafficError, get_json, replay, scenario_rows
 
@@ -16,13 +17,31 @@ def data(generated_raw):
     return validated, assign_split(validated, test_size=0.2, seed=42)
 
 
-def test_control_draws_test_rows_inside_the_champions_filters(data):
+def test_the_champion_domain_draw_takes_test_rows_inside_its_filters(data):
     validated, split = data
     rows = scenario_rows(validated, split, FILTERS, {"scale": {}}, rows=100, seed=1)
     assert len(rows) == 100 and rows.index.is_unique
+    assert (rows["split"] == "test").all()
     assert (split.loc[rows.index, "split"] == "test").all()
     assert (rows["Longitude"] < -119.0).all() and (rows[TARGET] <= 5.0).all()
-    pd.testing.assert_frame_equal(rows, validated.loc[rows.index, [*RAW_FEATURES, TARGET]])
+    pd.testing.assert_frame_equal(
+        rows.drop(columns="split"), validated.loc[rows.index, [*RAW_FEATURES, TARGET]]
+    )
+
+
+def test_the_whole_state_draw_takes_test_places_and_train_rows_away_from_them(data):
+    validated, split = data
+    test = validated[split["split"].eq("test")]
+
+    rows = scenario_rows(
+        validated, split, {}, {"scale": {}}, rows=1000, seed=1, place_resolution=0.01
+    )
+
+    assert set(rows["split"]) == {"test", "train"}
+    assert (split.loc[rows.index, "split"] == rows["split"]).all()
+    trained = rows[rows["split"] == "train"]
+    assert not at_places(trained, test, 0.01).any()  # their feedback may train the next model
+    assert (rows["Longitude"] >= -119.0).any()  # the whole state, Los Angeles included
 
 
 def test_the_same_seed_draws_the_same_rows(data):

@@ -14,6 +14,7 @@ import click
 from kedro.framework.cli.project import run
 from kedro.framework.startup import ProjectMetadata
 
+from california_housing.prune import prune
 from california_housing.traffic import monitor, traffic
 
 __all__ = ["cli", "run", "server_settings"]
@@ -99,3 +100,4 @@ def serve(  # noqa: PLR0917 (click passes options by position)
 
 cli.add_command(traffic)  # kedro traffic: replay rows through the live API
 cli.add_command(monitor)  # kedro monitor: monitoring, then retraining if advised
+cli.add_command(prune)  # kedro prune: old dataset versions and runs, by the retention policy

@@ -23,7 +23,7 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
-from california_housing.features import FeatureEngineer
+from california_housing.features import FeatureEngineer, NeighbourhoodFeatures
 
 
 def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None) -> RegressorMixin:
@@ -70,17 +70,56 @@ def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None)
     return estimator
 
 
-def make_model(estimator: RegressorMixin, features: Sequence[str]) -> Pipeline:
+def feature_steps(
+    features: Sequence[str], neighbourhood: Mapping[str, Any] | None = None, seed: int | None = None
+) -> Pipeline:
+    """The steps of a model before its estimator: raw columns in, model inputs out.
+
+    Args:
+        features: Engineered features of the data version the model is trained on.
+        neighbourhood: The version's ``neighbourhood`` settings (``k``, ``folds``): when
+            given, a fitted :class:`NeighbourhoodFeatures` step follows the features.
+        seed: Its ``random_state`` (the cross-fitting folds), unless the settings set it.
+
+    Returns:
+        ``Pipeline([("features", FeatureEngineer(features))])``, followed by
+        ``("neighbourhood", NeighbourhoodFeatures(...))`` when asked for.
+
+    Raises:
+        ValueError: Naming a neighbourhood setting that does not exist.
+    """
+    steps: list[tuple[str, Any]] = [("features", FeatureEngineer(list(features)))]
+    if neighbourhood is not None:
+        try:
+            steps.append(
+                ("neighbourhood", NeighbourhoodFeatures(**{"random_state": seed, **neighbourhood}))
+            )
+        except TypeError as exc:
+            raise ValueError(
+                f"Bad neighbourhood settings {dict(neighbourhood)}: {exc}. Use k, folds and "
+                "random_state (parameters_data_processing.yml)."
+            ) from None
+    return Pipeline(steps)
+
+
+def make_model(
+    estimator: RegressorMixin,
+    features: Sequence[str],
+    neighbourhood: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+) -> Pipeline:
     """Wrap an estimator so it takes the raw columns and engineers its own features.
 
     Args:
         estimator: Unfitted regressor.
         features: Engineered features of the data version the model is trained on.
+        neighbourhood: The version's ``neighbourhood`` settings (see :func:`feature_steps`).
+        seed: The neighbourhood step's ``random_state``, unless the settings set it.
 
     Returns:
-        ``Pipeline([("features", FeatureEngineer(features)), ("model", estimator)])``.
+        :func:`feature_steps` followed by ``("model", estimator)``.
     """
-    return Pipeline([("features", FeatureEngineer(list(features))), ("model", estimator)])
+    return Pipeline([*feature_steps(features, neighbourhood, seed).steps, ("model", estimator)])
 
 
 def regression_metrics(y_true: pd.Series | np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

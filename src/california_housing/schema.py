@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
 TARGET = "MedHouseVal"
+#: Unit of the target (the median house value of a block group), and so of RMSE and MAE.
+TARGET_UNIT = "$100,000"
 
 #: The eight raw feature columns, in the order scikit-learn's fetcher returns them.
 RAW_FEATURES: list[str] = [

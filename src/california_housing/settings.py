@@ -97,7 +97,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # oc.env beyond credentials: conf/team reads the tracking server's URL from
-    # MLFLOW_TRACKING_URI (README, "Scaling out")
+    # MLFLOW_TRACKING_URI (docs/scaling-out.md)
     "custom_resolvers": {
         "project_root": project_root,
         "pinned": pinned,

@@ -131,11 +131,44 @@ def models() -> list[str]:
     return list(parameters().get("models", {}))
 
 
+def zoo_candidates() -> list[tuple[str, str]]:
+    """``(version, model)`` of every zoo candidate, in configuration order.
+
+    A version trains the models its ``models`` list names, or the whole zoo without one.
+
+    Raises:
+        StructureError: When a version names a model that is not in the zoo.
+    """
+    zoo = models()
+    found = []
+    for version in versions():
+        spec = parameters()["versions"][version] or {}
+        names = list(spec.get("models") or zoo)
+        unknown = [name for name in names if name not in zoo]
+        if unknown:
+            raise StructureError(
+                f"Version {version!r} lists models {unknown} that are not in the zoo "
+                f"(`models` in parameters_data_science.yml: {zoo}); read from {source()}."
+            )
+        found += [(version, name) for name in names]
+    return found
+
+
 def tuned_model() -> str:
     """Model of the zoo that the tuning pipeline searches (``tuning.model``)."""
     return str(parameters().get("tuning", {}).get("model", "xgboost"))
 
 
 def tuned_versions() -> list[str]:
-    """Data versions the tuning pipeline searches."""
-    return list(parameters().get("tuning", {}).get("versions", []))
+    """Data versions the tuning pipeline searches (the keys of ``tuning.versions``).
+
+    Raises:
+        StructureError: When ``tuning.versions`` is not a mapping of version -> overrides.
+    """
+    found = parameters().get("tuning", {}).get("versions") or {}
+    if not isinstance(found, dict):
+        raise StructureError(
+            f"tuning.versions must map each tuned version to the settings it overrides, e.g. "
+            f"{{v3: {{n_trials: 20}}, v4: {{}}}}; got {found!r} in {source()}."
+        )
+    return list(found)

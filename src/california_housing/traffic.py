@@ -1,9 +1,19 @@
 """Traffic simulator: replay rows of the real data through the live API (``kedro traffic``).
 
+Which rows: by default, rows of the served population (``population`` in configuration: the
+whole state), from both sides of the one shared split, by place (``california_housing.places``):
+
+- every test row: monitoring measures live error on feedback at these places, which no model
+  trained on;
+- the train rows that are not at a test row's place: their feedback is what retraining may
+  add to the next model's training data (feedback at a test place never is).
+
+``--champion-domain`` keeps the earlier draw: test rows inside the served champion's data-version
+filters only.
+
 Scenarios are configuration (``traffic.scenarios`` in ``parameters_monitoring.yml``):
 
-- ``control``: rows of the real data's test split that lie in the served champion's
-  domain (its data version's filters), unchanged: what the champion was trained for.
+- ``control``: the rows, unchanged;
 - ``drift``: the same rows with columns scaled (``scale: {MedInc: 1.5}``: incomes up by
   half, clipped to the largest value the column has in the data). Only the scaled columns
   move; the house values (the ground truth posted with ``--feedback``) do not.
@@ -45,29 +55,40 @@ def scenario_rows(
     *,
     rows: int,
     seed: int,
+    place_resolution: float | None = None,
 ) -> pd.DataFrame:
     """Draw the rows of a scenario.
 
     Args:
         validated: The validated raw frame (index ``row_id``, 8 features + target).
         split: The shared train/test assignment (``split`` column).
-        filters: The champion's data-version filters (``{column: {op: value}}``).
+        filters: Filters of the rows to draw from (the served population's, or the
+            champion's domain), ``{column: {op: value}}``.
         scenario: ``{"scale": {column: factor}}``.
         rows: How many rows to draw (with replacement only when more than available).
         seed: Random seed.
+        place_resolution: When given, the train rows that are not at a test row's place join
+            the test rows (see the module docstring); ``None``: test rows only.
 
     Returns:
-        ``rows`` rows: the 8 features (shifted as the scenario says) and the true target,
-        indexed by their raw ``row_id``.
+        ``rows`` rows: the 8 features (shifted as the scenario says), the true target and
+        their ``split`` side, indexed by their raw ``row_id``.
     """
     import numpy as np  # noqa: PLC0415
 
     from california_housing.filters import row_mask  # noqa: PLC0415
+    from california_housing.places import at_places  # noqa: PLC0415
 
     if rows < 1:
         raise ValueError(f"--rows must be at least 1, got {rows}.")
-    keep = split["split"].reindex(validated.index).eq("test") & row_mask(validated, filters)
-    pool = validated.loc[keep, [*RAW_FEATURES, TARGET]]
+    side = split["split"].reindex(validated.index)
+    inside = row_mask(validated, filters)
+    test = inside & side.eq("test")
+    keep = test.copy()
+    if place_resolution is not None:
+        train = inside & side.eq("train")
+        keep[train] = ~at_places(validated[train], validated[test], place_resolution)
+    pool = validated.loc[keep, [*RAW_FEATURES, TARGET]].assign(split=side[keep])
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(pool), size=rows, replace=rows > len(pool))
     drawn = pool.iloc[picked].copy()
@@ -180,7 +201,15 @@ def replay(
     return summary
 
 
-def _context(env: str | None) -> Any:
+def project_context(env: str | None) -> Any:
+    """The Kedro context of the project in the working directory (MLflow set up by its hooks).
+
+    Args:
+        env: The Kedro environment (``None``: the default).
+
+    Returns:
+        The loaded ``KedroContext``.
+    """
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
@@ -203,6 +232,12 @@ def _context(env: str | None) -> Any:
     help="Base URL of the running service (`kedro serve`).",
 )
 @click.option("--feedback", is_flag=True, help="Also post the rows' true MedHouseVal.")
+@click.option(
+    "--champion-domain",
+    is_flag=True,
+    help="Draw only test rows inside the served champion's data-version filters (the earlier "
+    "draw) instead of the served population's test and train places.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
     "--env",
@@ -223,22 +258,26 @@ def traffic(  # click passes options by name
     rows: int,
     url: str,
     feedback: bool,
+    champion_domain: bool,
     seed: int,
     env: str | None,
     api_key: str | None,
 ) -> None:
-    """Replay rows of the real data's test split through the live API.
+    """Replay rows of the real data through the live API.
 
-    The rows come from the test split of the data version the served champion was trained
-    on (GET /model), inside its filters; `drift` shifts them as `traffic.scenarios.drift`
-    in parameters_monitoring.yml says. Prints a JSON summary.
+    The rows come from the served population (`population` in parameters_data_processing.yml,
+    default the whole state): its test rows, where monitoring measures live error, and its
+    train rows away from test places, whose feedback retraining may use. With
+    --champion-domain, only test rows inside the served champion's filters (GET /model).
+    `drift` shifts them as `traffic.scenarios.drift` in parameters_monitoring.yml says.
+    Prints a JSON summary.
     """
     from california_housing.pipelines.data_processing.nodes import (  # noqa: PLC0415
         assign_split,
         validate_raw,
     )
 
-    context = _context(env)
+    context = project_context(env)
     params = context.params
     served = get_json(url.rstrip("/") + "/model")
     version = served.get("data_version")
@@ -249,13 +288,21 @@ def traffic(  # click passes options by name
         )
     validated = validate_raw(context.catalog.load("california_housing_raw"))
     split = assign_split(validated, params["split"]["test_size"], params["split"]["seed"])
+    if champion_domain:
+        drawn_from = f"test rows of data version {version}'s domain"
+        filters, resolution = params["versions"][version].get("filters") or {}, None
+    else:
+        drawn_from = params["population"].get("description", "the served population")
+        filters = params["population"].get("filters") or {}
+        resolution = params["split"]["place_resolution"]
     frame = scenario_rows(
         validated,
         split,
-        params["versions"][version].get("filters") or {},
+        filters,
         params["traffic"]["scenarios"][scenario],
         rows=rows,
         seed=seed,
+        place_resolution=resolution,
     )
     try:
         summary = replay(
@@ -268,7 +315,14 @@ def traffic(  # click passes options by name
     except TrafficError as exc:
         raise click.ClickException(str(exc)) from None
     summary.pop("prediction_ids")
-    click.echo(json.dumps({"scenario": scenario, "seed": seed, "data_version": version} | summary))
+    sides = {f"{side}_rows": int(n) for side, n in frame["split"].value_counts().items()}
+    click.echo(
+        json.dumps(
+            {"scenario": scenario, "seed": seed, "data_version": version, "drawn_from": drawn_from}
+            | sides
+            | summary
+        )
+    )
 
 
 @click.command()
@@ -296,7 +350,7 @@ def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
     kedro = [sys.executable, "-m", "kedro", "run"]
     if subprocess.run([*kedro, "--pipelines", "monitoring", *env_args], check=False).returncode:  # noqa: S603
         raise click.ClickException("The monitoring run failed (see its log above).")
-    context = _context(env)
+    context = project_context(env)
     decision = context.catalog.load("monitoring_decision")
     auto = context.params["monitoring"].get("auto_retrain", False) if retrain is None else retrain
     click.echo(f"monitoring: status={decision['status']} retrain={decision['retrain']}")
@@ -307,3 +361,8 @@ def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
     click.echo("retraining: kedro run --pipelines retrain")
     if subprocess.run([*kedro, "--pipelines", "retrain", *env_args], check=False).returncode:  # noqa: S603
         raise click.ClickException("The retrain run failed (see its log above).")
+    if context.params["retention"].get("after_retrain"):
+        click.echo("pruning (retention.after_retrain): kedro prune --yes")
+        prune = [sys.executable, "-m", "kedro", "prune", "--yes", *(["--env", env] if env else [])]
+        if subprocess.run(prune, check=False).returncode:  # noqa: S603
+            raise click.ClickException("Pruning failed (see its log above).")

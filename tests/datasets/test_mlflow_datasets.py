@@ -55,17 +55,17 @@ def champion_args(config):
 
 @pytest.fixture(scope="module")
 def models(config, generated_raw):
-    """Two real fitted candidates on 300 real rows: v1 linear, v3 XGBoost with features."""
+    """Two real fitted candidates on 300 generated rows: v1 linear, and v4 XGBoost with its
+    features and its neighbourhood step (an index of its training rows inside the model)."""
     parameters = config["parameters"]
     rows = generated_raw.head(300)
-    specs = {
-        "v1.linear": ("linear", parameters["versions"]["v1"]["features"]),
-        "v3.xgboost": ("xgboost", parameters["versions"]["v3"]["features"]),
-    }
     fitted = {}
-    for candidate, (model, features) in specs.items():
+    for candidate in ("v1.linear", "v4.xgboost"):
+        version, _, model = candidate.partition(".")
+        spec = parameters["versions"][version]
         estimator = build_estimator(model, parameters["models"][model], seed=42)
-        fitted[candidate] = make_model(estimator, features).fit(rows[RAW_FEATURES], rows[TARGET])
+        pipeline = make_model(estimator, spec["features"], spec.get("neighbourhood"), seed=42)
+        fitted[candidate] = pipeline.fit(rows[RAW_FEATURES], rows[TARGET])
     return fitted
 
 
@@ -135,6 +135,7 @@ class Runs:
         holdout_rmse: float,
         *,
         parent_id: str,
+        population_rmse: float | None = None,
         model=None,
         rmse: float | None = None,
         status: str | None = "FINISHED",
@@ -158,6 +159,11 @@ class Runs:
         run_id = run.info.run_id
         metrics = {
             "rmse": holdout_rmse if rmse is None else rmse,
+            "population_rmse": holdout_rmse if population_rmse is None else population_rmse,
+            "population_mae": 0.5,
+            "population_r2": 0.6,
+            "population_mape": 25.0,
+            "n_population": 80.0,
             "holdout_rmse": holdout_rmse,
             "holdout_mae": holdout_rmse * 0.7,
             "holdout_r2": 0.6,
@@ -191,10 +197,24 @@ def champion(experiment_id, champion_args) -> MlflowChampionDataset:
     return MlflowChampionDataset(REGISTERED_MODEL, save_args=champion_args)
 
 
+#: The configured versions' coverage of the whole state (population_coverage's output).
+COVERAGE = {
+    "description": "the whole state",
+    "filters": {},
+    "rows": 100,
+    "versions": {
+        "v1": {"covers": True, "rows_kept": 100},
+        "v2": {"covers": False, "rows_kept": 45},
+        "v3": {"covers": False, "rows_kept": 45},
+        "v4": {"covers": True, "rows_kept": 100},
+    },
+}
+
+
 def promote_best(champion: MlflowChampionDataset) -> dict:
     """What the reporting pipeline does: candidates -> leaderboard -> gate -> registry."""
-    leaderboard, _ = build_leaderboard(MlflowCandidateRunsDataset(EXPERIMENT).load())
-    decision = decide_promotion(leaderboard, champion.load())
+    leaderboard, _ = build_leaderboard(MlflowCandidateRunsDataset(EXPERIMENT).load(), COVERAGE)
+    decision = decide_promotion(leaderboard, champion.load(), COVERAGE)
     champion.save(decision)
     return decision
 
@@ -215,7 +235,7 @@ def test_candidate_runs_are_the_finished_tagged_runs_newest_first(runs):
     oldest = runs.candidate("v1.linear", 0.74, parent_id=parent, rmse=0.73, tags=git)
     middle = runs.candidate("v2.linear", 0.78, parent_id=parent, rmse=0.55, tags=git)
     runs.candidate("v2.xgboost", 0.60, parent_id=parent, status="FAILED", tags=git)
-    newest = runs.candidate("v3.xgboost", 0.70, parent_id=parent, tags=git)
+    newest = runs.candidate("v4.xgboost", 0.70, parent_id=parent, tags=git)
     runs.candidate("v1.xgboost", 0.65, parent_id=parent, status=None, tags=git)  # RUNNING
 
     table = MlflowCandidateRunsDataset(EXPERIMENT).load()
@@ -255,7 +275,7 @@ def test_candidate_runs_of_an_empty_experiment_is_an_empty_table(experiment_id):
     assert table.empty
     assert list(table.columns) == list(RUN_COLUMNS.values())
     with pytest.raises(ValueError, match="common-holdout"):
-        build_leaderboard(table)  # the reporting pipeline then says what to run
+        build_leaderboard(table, COVERAGE)  # the reporting pipeline then says what to run
 
 
 def test_candidate_runs_ignore_runs_without_a_candidate_tag(runs):
@@ -297,6 +317,8 @@ def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models
             "run_id": run_id,
             "candidate": "v1.linear",
             "data_version": "v1",
+            "population": "the whole state",
+            "population_rmse": 0.81,
             "holdout_rmse": 0.74,
         }
     )
@@ -307,6 +329,8 @@ def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models
         "run_id": run_id,
         "candidate": "v1.linear",
         "data_version": "v1",
+        "population": "the whole state",
+        "population_rmse": 0.81,
         "holdout_rmse": 0.74,
         "model_uri": f"models:/{REGISTERED_MODEL}@champion",
     }
@@ -314,7 +338,7 @@ def test_promotion_registers_the_run_model_under_the_champion_alias(runs, models
 
 
 def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models, champion):
-    linear, xgboost = models["v1.linear"], models["v3.xgboost"]
+    linear, xgboost = models["v1.linear"], models["v4.xgboost"]
 
     # 1. first run: no champion yet -> the best candidate becomes version 1
     parent = runs.parent()
@@ -326,16 +350,16 @@ def test_promotion_gate_moves_the_alias_only_for_a_better_candidate(runs, models
     assert champion.load()["run_id"] == first
 
     # 2. a better candidate -> version 2, the alias moves
-    better = runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=xgboost)
+    better = runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=xgboost)
     decision = promote_best(champion)
     assert decision["promote"] is True
     assert decision["current_version"] == 1
     current = champion.load()
-    assert (current["version"], current["run_id"], current["holdout_rmse"]) == (2, better, 0.70)
+    assert (current["version"], current["run_id"], current["population_rmse"]) == (2, better, 0.70)
 
     # 3. the champion's candidate is re-run and gets worse; the best is now worse than
     #    the champion -> the alias stays, no version is added
-    runs.candidate("v3.xgboost", 0.90, parent_id=runs.parent(), model=xgboost)
+    runs.candidate("v4.xgboost", 0.90, parent_id=runs.parent(), model=xgboost)
     decision = promote_best(champion)
     assert decision["promote"] is False
     assert decision["candidate"] == "v1.linear"
@@ -368,8 +392,8 @@ def test_best_candidate_that_already_is_champion_adds_no_version(runs, models, c
 def test_champion_predicts_raw_columns_like_the_trained_model(  # noqa: PLR0917 (fixtures)
     runs, models, champion, unseen_rows, tmp_path, monkeypatch
 ):
-    model = models["v3.xgboost"]  # engineers its own features from the raw columns
-    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=model)
+    model = models["v4.xgboost"]  # engineers its own features from the raw columns
+    runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=model)
     promote_best(champion)
     model_uri = champion.load()["model_uri"]
     expected = model.predict(unseen_rows)
@@ -401,7 +425,7 @@ def test_champion_rejects_rows_without_a_raw_column(runs, models, champion, unse
 def test_promoted_model_is_full_with_both_flavours_and_its_feature_code(
     runs, models, champion, unseen_rows, tmp_path
 ):
-    run_id = runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    run_id = runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=models["v4.xgboost"])
     promote_best(champion)
 
     info = mlflow.models.get_model_info(champion.load()["model_uri"])
@@ -415,6 +439,7 @@ def test_promoted_model_is_full_with_both_flavours_and_its_feature_code(
     )
     code = local / "code" / "california_housing"
     assert sorted(p.name for p in code.iterdir()) == ["features.py"]  # a namespace package
+    assert info.flavors["sklearn"]["code"] == "code"
     requirements = (local / "requirements.txt").read_text()
     assert "scikit-learn==" in requirements
     # the CPU-only build where it has wheels, the default build on macOS (markers kept)
@@ -423,12 +448,12 @@ def test_promoted_model_is_full_with_both_flavours_and_its_feature_code(
     assert any(line.startswith("xgboost==") and '== "darwin"' in line for line in lines)
     sklearn_model = mlflow.sklearn.load_model(champion.load()["model_uri"])
     np.testing.assert_allclose(
-        sklearn_model.predict(unseen_rows), models["v3.xgboost"].predict(unseen_rows), rtol=1e-6
+        sklearn_model.predict(unseen_rows), models["v4.xgboost"].predict(unseen_rows), rtol=1e-6
     )
 
 
 def test_champion_takes_integer_columns(runs, models, champion, unseen_rows):
-    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=models["v4.xgboost"])
     promote_best(champion)
     as_from_a_csv = unseen_rows.round().astype({"HouseAge": "int64", "Population": "int64"})
 
@@ -436,7 +461,7 @@ def test_champion_takes_integer_columns(runs, models, champion, unseen_rows):
 
     np.testing.assert_allclose(
         np.asarray(served.predict(as_from_a_csv)),
-        models["v3.xgboost"].predict(as_from_a_csv.astype(float)),
+        models["v4.xgboost"].predict(as_from_a_csv.astype(float)),
         rtol=1e-6,
     )
 
@@ -494,8 +519,8 @@ def bare_venv(tmp_path):
 @pytest.fixture
 def promoted(runs, models, champion, unseen_rows):
     """A promoted v3 XGBoost champion, rows as a CSV gives them, and what it should predict."""
-    model = models["v3.xgboost"]
-    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=model)
+    model = models["v4.xgboost"]
+    runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=model)
     promote_best(champion)
     rows = unseen_rows.round(3).astype({"HouseAge": "int64", "Population": "int64"})
     return champion.load()["model_uri"], rows, model.predict(rows.astype(float))
@@ -587,7 +612,7 @@ def _post_when_ready(url: str, body: str, server) -> dict:
 
 
 def test_champion_names_a_column_that_does_not_hold_numbers(runs, models, champion, unseen_rows):
-    runs.candidate("v3.xgboost", 0.70, parent_id=runs.parent(), model=models["v3.xgboost"])
+    runs.candidate("v4.xgboost", 0.70, parent_id=runs.parent(), model=models["v4.xgboost"])
     promote_best(champion)
     served = mlflow.pyfunc.load_model(champion.load()["model_uri"])
 

@@ -65,7 +65,8 @@ def test_two_workers_share_one_study_and_log_their_trials_under_their_own_runs(
 ):
     project, n_trials = team_project, 16
     project.run("--pipelines", "data_processing")
-    args = ("--pipelines", "tuning", "--params", f"tuning.n_trials={n_trials},{SLOW_TRIALS}")
+    params = f"tuning.n_trials={n_trials},{SLOW_TRIALS}"
+    args = ("--pipelines", "tuning", "--namespaces", CANDIDATE, "--params", params)
     logs = [project.root / f"worker-{i}.log" for i in range(2)]
     workers = []
     try:
@@ -135,7 +136,7 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_other_finishes_the_study(
         f"tuning.n_trials={n_trials},tuning.cv_folds={folds},"
         f"tuning.parallel_folds={PARALLEL_FOLDS},{SLOW_TRIALS}"
     )
-    args = ("--pipelines", "tuning", "--params", params)
+    args = ("--pipelines", "tuning", "--namespaces", CANDIDATE, "--params", params)
     victim_log, survivor_log = project.root / "victim.log", project.root / "survivor.log"
     # The victim works alone until it is killed, so the one running trial is its own.
     with victim_log.open("w") as out:

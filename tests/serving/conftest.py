@@ -21,15 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import joblib
+import mlflow
 import pytest
 import yaml
+from kedro.config import OmegaConfigLoader
 
+from california_housing.datasets.mlflow_datasets import log_portable_model
 from california_housing.serving.schemas import EXAMPLE_ROW
+from california_housing.settings import CONFIG_LOADER_ARGS
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
 API_KEY = "test-key"
 ROW = dict(EXAMPLE_ROW)  # a real row of the data
 EAST_ROW = ROW | {"Latitude": 34.05, "Longitude": -117.9}  # outside v2/v3's domain
+INLAND_CAPPED = {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}  # v2's and v3's filters
+REGISTERED_MODEL = "california-housing-test"
 
 
 def free_port() -> int:
@@ -149,3 +156,30 @@ def served(project, tmp_path_factory) -> Iterator[Server]:
     ) as server:
         wait_ready(server)
         yield server
+
+
+@pytest.fixture(scope="module")
+def specialist(project, tmp_path_factory):
+    """A copy of the e2e project whose alias ``specialist`` holds its v3 tuned candidate,
+    logged and registered as the promotion code does: a champion trained on a filtered
+    version (``MedHouseVal <= 5.0``, ``Longitude < -119.0``)."""
+    root = tmp_path_factory.mktemp("specialist") / "project"
+    shutil.copytree(project, root, symlinks=True)
+    config = OmegaConfigLoader(conf_source=str(root / "conf"), env="test", **CONFIG_LOADER_ARGS)
+    save_args = dict(config["catalog"]["champion"]["save_args"])
+    client = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db")
+    experiment = client.get_experiment_by_name("california-housing-test")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], "tags.candidate = 'v3.xgboost_tuned'", max_results=1
+    )
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    try:
+        path = mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/model.joblib")
+        info = log_portable_model(joblib.load(path), run.info.run_id, **save_args)
+        tags = {"candidate": "v3.xgboost_tuned", "data_version": "v3"}
+        version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=tags)
+        client.set_registered_model_alias(REGISTERED_MODEL, "specialist", version.version)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    return root

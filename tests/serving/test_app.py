@@ -10,7 +10,7 @@ import pytest
 
 from california_housing.pipelines.inference.nodes import score_rows, validate_rows
 from california_housing.schema import RAW_FEATURES
-from tests.serving.conftest import API_KEY, EAST_ROW, ROW
+from tests.serving.conftest import API_KEY, EAST_ROW, INLAND_CAPPED, ROW, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +39,11 @@ def test_health_ready_and_model_describe_the_registrys_champion(client, project)
     assert model["version"] == int(champion.version)
     assert model["candidate"] == champion.tags["candidate"]
     assert model["data_version"] == champion.tags["data_version"]
+    assert model["population"] == "the whole state"
+    assert model["population_rmse"] == pytest.approx(float(champion.tags["population_rmse"]))
     assert model["holdout_rmse"] == pytest.approx(float(champion.tags["holdout_rmse"]))
     assert model["run_id"] == champion.run_id
-    assert model["domain"] == {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}
+    assert model["domain"] == {}  # the whole-state version keeps every row
     assert datetime.fromisoformat(model["loaded_at"]) <= datetime.now(UTC)
 
 
@@ -55,7 +57,7 @@ def test_predict_answers_rows_in_order_and_logs_each_one(client, served):
     assert first["predicted_MedHouseVal"] == third["predicted_MedHouseVal"]
     assert first["unit"] == "100k USD"
     assert (first["out_of_domain"], first["domain_violations"]) == (False, [])
-    assert (east["out_of_domain"], east["domain_violations"]) == (True, ["Longitude lt -119.0"])
+    assert (east["out_of_domain"], east["domain_violations"]) == (False, [])  # LA is served
     assert len({p["prediction_id"] for p in body["predictions"]}) == 3
     assert answer.headers["x-request-id"] == "req-1"
 
@@ -65,7 +67,7 @@ def test_predict_answers_rows_in_order_and_logs_each_one(client, served):
     east_logged = logged[east["prediction_id"]]
     assert {k: east_logged[k] for k in RAW_FEATURES} == pytest.approx(EAST_ROW)
     assert east_logged["predicted_MedHouseVal"] == east["predicted_MedHouseVal"]
-    assert east_logged["domain_violations"] == ["Longitude lt -119.0"]
+    assert east_logged["domain_violations"] == []
     assert east_logged["request_id"] == "req-1"
     assert east_logged["model_version"] == body["model_version"]
     assert east_logged["latency_ms"] > 0
@@ -104,9 +106,8 @@ def test_api_and_batch_inference_give_identical_predictions_and_flags(client, pr
         mlflow.set_tracking_uri(previous)
     champion = {"model": model, "name": REGISTERED_MODEL, "version": int(version.version),
                 "data_version": version.tags["data_version"]}  # fmt: skip
-    versions = {"v1": {"filters": {}}, "v2": {"filters": {"MedHouseVal": {"le": 5.0},
-                "Longitude": {"lt": -119.0}}}, "v3": {"filters": {"MedHouseVal": {"le": 5.0},
-                "Longitude": {"lt": -119.0}}}}  # fmt: skip
+    versions = {"v1": {"filters": {}}, "v2": {"filters": INLAND_CAPPED},
+                "v3": {"filters": INLAND_CAPPED}, "v4": {"filters": {}}}  # fmt: skip
 
     batch = score_rows(validate_rows(rows, "id"), champion, versions)
     served = _predict(client, payload).json()["predictions"]
@@ -228,7 +229,6 @@ def test_metrics_count_requests_rows_and_the_served_version(client):
     assert 'serving_requests_total{endpoint="/predict",method="POST",status="422"}' in text
     assert "serving_request_duration_seconds_bucket" in text
     assert f'serving_rows_predicted_total{{model_version="{version}"}}' in text
-    assert f'serving_rows_out_of_domain_total{{model_version="{version}"}}' in text
     assert "serving_feedback_received_total" in text
     assert (
         f'serving_model_version{{alias="champion",model_name="{REGISTERED_MODEL}",'
@@ -248,3 +248,25 @@ def test_reload_needs_the_key_and_reports_no_change(client):
 def test_unknown_paths_and_methods_get_plain_4xx(client):
     assert client.get("/nope").status_code == 404
     assert client.get("/predict").status_code == 405
+
+
+# ------------------------------------------------------- a champion of a filtered version
+
+
+def test_rows_outside_a_filtered_champions_domain_are_answered_and_flagged(specialist, tmp_path):
+    extra = {"SERVING_MODEL_ALIAS": "specialist"}
+    with start_server(specialist, tmp_path, extra_env=extra) as server, server.client() as client:
+        wait_ready(server)
+        model = client.get("/model").json()
+        answer = _predict(client, [ROW, EAST_ROW]).json()
+        text = client.get("/metrics").text
+
+    assert (model["alias"], model["data_version"], model["domain"]) == (
+        "specialist",
+        "v3",
+        INLAND_CAPPED,
+    )
+    first, east = answer["predictions"]
+    assert (first["out_of_domain"], first["domain_violations"]) == (False, [])
+    assert (east["out_of_domain"], east["domain_violations"]) == (True, ["Longitude lt -119.0"])
+    assert f'serving_rows_out_of_domain_total{{model_version="{model["version"]}"}} 1.0' in text

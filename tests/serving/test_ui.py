@@ -149,16 +149,28 @@ def test_predict_page_labels_ranges_and_domain_warning(service, page, tmp_path):
 
     page.get_by_label("Longitude", exact=True).fill("-117.5")  # east of the v2/v3 cut
     page.get_by_role("button", name="Predict").click()
-    warning = page.wait_for_selector("#ood-warning")
-    assert "Longitude" in warning.inner_text()
-    assert page.locator("#map-point").get_attribute("fill") == "#cf222e"
-    _screenshot(page, tmp_path / "predict_out_of_domain.png")
+    page.wait_for_selector("#in-domain")  # the whole-state champion answers for it
+    assert not page.is_visible("#ood-warning")
 
     page.get_by_label("MedInc", exact=True).fill("25")  # above the schema's 20
     page.get_by_role("button", name="Predict").click()
     error = page.wait_for_selector("#f-MedInc-error:not(:empty)")
     assert "20" in error.inner_text()
     assert not page.is_visible("#price")
+
+
+def test_predict_page_warns_outside_a_filtered_champions_domain(specialist, page, tmp_path):
+    extra = {"SERVING_MODEL_ALIAS": "specialist"}
+    with start_server(specialist, tmp_path, extra_env=extra) as server:
+        wait_ready(server)
+        page.goto(f"{server.url}/ui/")
+        page.wait_for_selector("#predict-form")
+        page.get_by_label("Longitude", exact=True).fill("-117.5")  # east of the v2/v3 cut
+        page.get_by_role("button", name="Predict").click()
+        warning = page.wait_for_selector("#ood-warning")
+        assert "Longitude" in warning.inner_text()
+        assert page.locator("#map-point").get_attribute("fill") == "#cf222e"
+        _screenshot(page, tmp_path / "predict_out_of_domain.png")
 
 
 def test_batch_scores_a_good_csv_and_downloads_it(service, page, tmp_path):
@@ -235,13 +247,15 @@ def test_model_page_shows_the_champion_and_the_last_report(service, project, pag
     )
     assert page.inner_text("#champion-version") == str(model["version"])
     assert page.inner_text("#champion-candidate") == model["candidate"]
-    assert page.inner_text("#champion-rmse").startswith(f"{model['holdout_rmse']:.4f}")
+    assert page.inner_text("#champion-rmse").startswith(f"{model['population_rmse']:.4f}")
     assert page.locator("#leaderboard tbody tr").count() == len(board)
     champion_row = page.locator("#leaderboard tr.highlight td").all_inner_texts()
     assert champion_row[1] == model["candidate"]
-    assert page.locator("figure img").count() == len(
-        list((project / "data/test/08_reporting").glob("comparison_*.png"))
-    )
+    reporting = project / "data/test/08_reporting"
+    figures = [*reporting.glob("comparison_*.png"), *reporting.glob("champion_*.png")]
+    assert len(figures) == 5
+    assert page.locator("figure img").count() == len(figures)
+    assert page.locator("figure img").first.get_attribute("src").endswith("champion_error_map.png")
     _screenshot(page, tmp_path / "model.png")
 
 

@@ -128,8 +128,10 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
         Returns:
             ``name``, ``version``, ``run_id``, ``candidate``, ``data_version``,
-            ``holdout_rmse`` (as recorded at promotion), ``model_uri`` and, with
-            ``load_model``, ``model``; or ``{}``.
+            ``population_rmse`` and ``holdout_rmse`` (as recorded at promotion; a champion
+            promoted before the gate ranked on the served population has no
+            ``population_rmse``), ``population``, ``model_uri`` and, with ``load_model``,
+            ``model``; or ``{}``.
         """
         import mlflow  # noqa: PLC0415
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
@@ -139,14 +141,18 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             version = client.get_model_version_by_alias(self._name, self._alias)
         except MlflowException:  # no such model, or no such alias yet
             return {}
-        holdout = version.tags.get("holdout_rmse")
+        scores = {
+            name: float(version.tags[name]) if version.tags.get(name) else None
+            for name in ("population_rmse", "holdout_rmse")
+        }
         champion = {
             "name": self._name,
             "version": int(version.version),
             "run_id": version.run_id,
             "candidate": version.tags.get("candidate", ""),
             "data_version": version.tags.get("data_version", ""),
-            "holdout_rmse": float(holdout) if holdout is not None else None,
+            **scores,
+            "population": version.tags.get("population"),
             "model_uri": f"models:/{self._name}@{self._alias}",
         }
         if self._load_model:
@@ -159,7 +165,7 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
         Args:
             data: A decision with ``promote``, ``run_id``, ``candidate``,
-                ``data_version`` and ``holdout_rmse``.
+                ``data_version``, ``population``, ``population_rmse`` and ``holdout_rmse``.
         """
         if not data.get("promote"):
             return
@@ -175,6 +181,8 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
             tags={
                 "candidate": str(data["candidate"]),
                 "data_version": str(data["data_version"]),
+                "population": str(data["population"]),
+                "population_rmse": repr(float(data["population_rmse"])),
                 "holdout_rmse": repr(float(data["holdout_rmse"])),
             },
         )
@@ -200,8 +208,9 @@ def log_portable_model(
     ``Pipeline``) and the python_function one (``mlflow.pyfunc.load_model``, ``mlflow
     models serve``), saved with skops, with pinned ``pip_requirements``, ``input_example``
     and a signature naming its input columns. It carries this project's feature code
-    (``california_housing/features.py`` as a namespace package, without ``__init__``), so it
-    loads where the project is not installed; where it is, the installed package wins.
+    (``california_housing/features.py``, with the neighbourhood step, as a namespace package
+    without ``__init__``), so it loads where the project is not installed; where it is, the
+    installed package wins.
     The signature's columns accept any number type: a CSV's integer ``HouseAge`` is as
     valid as a float (MLflow would refuse int64 against a float64 column).
 

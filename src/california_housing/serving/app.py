@@ -272,7 +272,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:  # noqa: PLR
         responses={503: {"description": "No model loaded"}},
     )
     async def model() -> Response:
-        """The model being served: version, candidate, data version, domain, holdout RMSE."""
+        """The model being served: version, candidate, data version, domain, its scores."""
         current = champion.current
         if current is None:
             return no_model()

@@ -41,6 +41,8 @@ class ServedModel:
     model: Any
     candidate: str
     data_version: str
+    population: str | None
+    population_rmse: float | None
     holdout_rmse: float | None
     run_id: str | None
     filters: dict[str, dict[str, float]]
@@ -54,6 +56,8 @@ class ServedModel:
             "alias": self.alias,
             "candidate": self.candidate,
             "data_version": self.data_version,
+            "population": self.population,
+            "population_rmse": self.population_rmse,
             "holdout_rmse": self.holdout_rmse,
             "domain": self.filters,
             "loaded_at": self.loaded_at,
@@ -151,7 +155,10 @@ class Champion:
         filters = self.filters.get(data_version, {})
         check_filters(filters)
         score(model, WARMUP_ROW, filters)  # fails here, before the switch, if it cannot score
-        holdout = version.tags.get("holdout_rmse")
+        scores = {
+            name: float(version.tags[name]) if version.tags.get(name) else None
+            for name in ("population_rmse", "holdout_rmse")
+        }
         logger.info(
             "%s version %s scores %s.",
             self.name,
@@ -165,7 +172,8 @@ class Champion:
             model=model,
             candidate=version.tags.get("candidate", ""),
             data_version=data_version,
-            holdout_rmse=float(holdout) if holdout not in (None, "") else None,
+            population=version.tags.get("population"),
+            **scores,
             run_id=version.run_id,
             filters={c: {op: float(v) for op, v in ops.items()} for c, ops in filters.items()},
         )

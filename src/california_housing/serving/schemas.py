@@ -117,6 +117,8 @@ class ModelInfo(BaseModel):
     alias: str
     candidate: str
     data_version: str
+    population: str | None
+    population_rmse: float | None
     holdout_rmse: float | None
     domain: dict[str, dict[str, float]]
     loaded_at: datetime

@@ -11,6 +11,8 @@ from california_housing.pipelines.data_processing.nodes import (
     assign_split,
     build_version,
     common_holdout,
+    population_coverage,
+    population_test_rows,
     split_version,
     validate_raw,
 )
@@ -205,6 +207,48 @@ def test_common_holdout_rejects_versions_that_share_no_test_rows(validated, spli
 
     with pytest.raises(ValueError, match="share no test rows"):
         common_holdout(validated, split, versions)
+
+
+# ----------------------------------------------------------------- the served population
+
+INLAND = {"Longitude": {"lt": -119.0}}
+
+
+def test_the_population_test_rows_are_the_test_rows_its_filters_keep(validated, split):
+    whole = population_test_rows(validated, split, {"filters": {}})
+    inland = population_test_rows(validated, split, {"filters": INLAND})
+
+    test_ids = split.index[split["split"] == "test"]
+    assert whole.index.equals(test_ids)
+    assert list(whole.columns) == [*RAW_FEATURES, TARGET]
+    assert set(inland.index) == set(test_ids[validated.loc[test_ids, "Longitude"] < -119.0])
+    assert 0 < len(inland) < len(whole)
+
+
+def test_a_population_without_test_rows_is_named(validated, split):
+    nowhere = {"description": "Nevada", "filters": {"Longitude": {"gt": -114.0}}}
+
+    with pytest.raises(ValueError, match=r"served population \(Nevada, filters .* no test rows"):
+        population_test_rows(validated, split, nowhere)
+
+
+def test_a_version_covers_the_population_when_it_keeps_all_of_its_rows(validated, versions):
+    coverage = population_coverage(
+        validated, versions, {"description": "inland", "filters": INLAND}
+    )
+
+    inland = int((validated["Longitude"] < -119.0).sum())
+    covers = {name: spec["covers"] for name, spec in coverage["versions"].items()}
+    assert coverage["rows"] == inland
+    assert covers == {"v1": True, "v2": False, "v3": False, "v4": True}  # v2/v3 drop capped rows
+    assert coverage["versions"]["v2"]["rows_kept"] < inland
+
+
+def test_a_population_no_version_covers_stops_the_run(validated, versions):
+    filtered = {name: spec for name, spec in versions.items() if spec["filters"]}
+
+    with pytest.raises(ValueError, match=r"No data version covers the served population"):
+        population_coverage(validated, filtered, {"description": "the whole state", "filters": {}})
 
 
 # ------------------------------------------------------------------------- no mutation

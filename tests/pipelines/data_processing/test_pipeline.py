@@ -7,6 +7,7 @@ import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import ParquetDataset
 
 from california_housing import structure
@@ -16,10 +17,12 @@ from tests.helpers import KeptMemoryDataset, parameter_datasets
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 RAW = "california_housing_raw"
-VERSIONS = ("v1", "v2", "v3")
+VERSIONS = ("v1", "v2", "v3", "v4")
+#: What data_processing writes besides each version's three files.
+SHARED = ("validated_raw", "split_assignment", "common_holdout_ids", "population_test")
 
-V4 = """
-  v4:
+V5 = """
+  v5:
     description: Censored target removed, all blocks kept, one feature
     filters:
       MedHouseVal: {le: 5.0}
@@ -52,9 +55,11 @@ def _in_memory(pipeline):
     return {name: KeptMemoryDataset() for name in pipeline.all_outputs()}
 
 
-def _parquet_files(root, pipeline):
+def _files(root, pipeline):
     return {
-        name: ParquetDataset(filepath=str(root / f"{name}.parquet"))
+        name: JSONDataset(filepath=str(root / f"{name}.json"))
+        if name == "population_coverage"
+        else ParquetDataset(filepath=str(root / f"{name}.parquet"))
         for name in pipeline.all_outputs()
     }
 
@@ -68,7 +73,10 @@ def test_pipeline_builds_every_configured_version(in_project, generated_raw):
     is_test = (catalog.load("split_assignment")["split"] == "test").to_numpy()
     kept = ((generated_raw[TARGET] <= 5.0) & (generated_raw["Longitude"] < -119.0)).to_numpy()
     kept_test = int((kept & is_test).sum())
-    shapes = {name: catalog.load(name).shape for name in sorted(pipeline.all_outputs())}
+    shapes = {
+        name: catalog.load(name).shape
+        for name in sorted(pipeline.all_outputs() - {"population_coverage"})
+    }
     assert 0 < kept_test < kept.sum()
     assert shapes == {
         "validated_raw": (n, 9),
@@ -82,8 +90,21 @@ def test_pipeline_builds_every_configured_version(in_project, generated_raw):
         "v3.model_input": (kept.sum(), 13),
         "v3.train": (kept.sum() - kept_test, 13),
         "v3.test": (kept_test, 13),
+        "v4.model_input": (n, 22),
+        "v4.train": (n - n_test, 22),
+        "v4.test": (n_test, 22),
         "common_holdout_ids": (kept_test, 1),
+        "population_test": (n_test, 9),  # the whole state: every test row
     }
+    coverage = catalog.load("population_coverage")
+    assert coverage["rows"] == n
+    assert {name: spec["covers"] for name, spec in coverage["versions"].items()} == {
+        "v1": True,
+        "v2": False,
+        "v3": False,
+        "v4": True,
+    }
+    assert coverage["versions"]["v2"]["rows_kept"] == kept.sum()
     assert catalog.load("common_holdout_ids")["row_id"].tolist() == sorted(
         catalog.load("v2.test").index
     )
@@ -92,11 +113,11 @@ def test_pipeline_builds_every_configured_version(in_project, generated_raw):
 def test_pipeline_writes_every_output_when_the_data_is_valid(in_project, tmp_path, generated_raw):
     pipeline = create_pipeline()
 
-    _run(pipeline, generated_raw, _parquet_files(tmp_path, pipeline))
+    _run(pipeline, generated_raw, _files(tmp_path, pipeline))
 
-    written = sorted(path.name for path in tmp_path.iterdir())
-    assert written == sorted(f"{name}.parquet" for name in pipeline.all_outputs())
-    assert len(written) == 3 + 3 * len(VERSIONS)
+    written = sorted(path.stem for path in tmp_path.iterdir())
+    assert written == sorted(pipeline.all_outputs())
+    assert len(written) == len(SHARED) + 1 + 3 * len(VERSIONS)
 
 
 @pytest.mark.parametrize(
@@ -111,30 +132,30 @@ def test_invalid_raw_data_stops_the_run_before_anything_is_written(
     broken.loc[123, "AveOccup"] = value
 
     with pytest.raises(RawDataValidationError, match=f"column 'AveOccup': check {check}"):
-        _run(pipeline, broken, _parquet_files(tmp_path, pipeline))
+        _run(pipeline, broken, _files(tmp_path, pipeline))
 
     assert list(tmp_path.rglob("*")) == []
 
 
 def test_a_new_version_is_a_yaml_entry(monkeypatch, tmp_path, generated_raw, in_project):
-    assert "v4.build_version" not in {node.name for node in create_pipeline().nodes}
+    assert "v5.build_version" not in {node.name for node in create_pipeline().nodes}
     shutil.copytree(REPO_ROOT / "conf", tmp_path / "conf")
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     parameters_file = tmp_path / "conf" / "base" / "parameters_data_processing.yml"
     with parameters_file.open("a") as file:
-        file.write(V4)
-    assert list(yaml.safe_load(parameters_file.read_text())["versions"]) == [*VERSIONS, "v4"]
+        file.write(V5)
+    assert list(yaml.safe_load(parameters_file.read_text())["versions"]) == [*VERSIONS, "v5"]
     monkeypatch.chdir(tmp_path)
 
     pipeline = create_pipeline()
     catalog = _run(pipeline, generated_raw, _in_memory(pipeline))
 
     node_names = {node.name for node in pipeline.nodes}
-    assert {"v4.build_version", "v4.split_version"} <= node_names
-    model_input = catalog.load("v4.model_input")
+    assert {"v5.build_version", "v5.split_version"} <= node_names
+    model_input = catalog.load("v5.model_input")
     assert model_input.shape == ((generated_raw[TARGET] <= 5.0).sum(), 10)
     assert len(model_input) < len(generated_raw)
     assert list(model_input.columns) == [*RAW_FEATURES, "bedrooms_ratio", TARGET]
-    train, test = catalog.load("v4.train"), catalog.load("v4.test")
+    train, test = catalog.load("v5.train"), catalog.load("v5.test")
     assert len(train) + len(test) == len(model_input)
     assert set(test.index) <= set(catalog.load("v1.test").index)

@@ -69,6 +69,29 @@ def test_fit_model_returns_a_fitted_pipeline_on_the_raw_columns(train, test_rows
     assert train_seconds > 0
 
 
+def test_fit_model_adds_the_neighbourhood_step_of_a_version_that_has_one(generated_raw):
+    v4 = PARAMETERS["versions"]["v4"]
+    splits, _ = version_splits(generated_raw, PARAMETERS)
+    train, test = splits["v4"]
+
+    model, _ = fit_model(train, LINEAR, v4, seed=42)
+
+    assert [name for name, _ in model.steps] == ["features", "neighbourhood", "model"]
+    neighbourhood = model.named_steps["neighbourhood"]
+    assert neighbourhood.k == v4["neighbourhood"]["k"]
+    assert neighbourhood.random_state == 42  # the seed, unless the version sets one
+    np.testing.assert_array_equal(neighbourhood.targets_, train[TARGET])  # train rows only
+    assert list(model[-1].feature_names_in_) == [
+        *RAW_FEATURES,
+        *v4["features"],
+        "neighbours_target_mean",
+        "neighbours_target_median",
+        "neighbours_distance_km",
+        "wide_neighbours_target_mean",
+    ]
+    assert np.isfinite(model.predict(test[RAW_FEATURES])).all()
+
+
 def test_fit_model_is_deterministic_under_the_seed(train, test_rows):
     X = test_rows[RAW_FEATURES]
 
@@ -125,8 +148,12 @@ def test_evaluate_predictions_scores_the_holdout_on_holdout_rows_only(test_rows,
     n_off = len(test_rows) - len(half)
     assert 0 < len(half) < len(test_rows)
 
-    metrics, _ = evaluate_predictions(predictions, half, train_seconds=1.5)
+    population = predictions.assign(predicted=predictions["actual"] + 1.0)  # 1.0 off everywhere
 
+    metrics, _ = evaluate_predictions(predictions, population, half, train_seconds=1.5)
+
+    assert metrics["population_rmse"] == pytest.approx(1.0)
+    assert metrics["n_population"] == float(len(population))
     assert metrics["holdout_rmse"] == 0.0
     assert metrics["holdout_mae"] == 0.0
     assert metrics["holdout_r2"] == 1.0
@@ -138,8 +165,10 @@ def test_evaluate_predictions_scores_the_holdout_on_holdout_rows_only(test_rows,
     assert set(metrics) == {
         *METRICS,
         *(f"holdout_{name}" for name in METRICS),
+        *(f"population_{name}" for name in METRICS),
         "n_test",
         "n_holdout",
+        "n_population",
         "train_seconds",
     }
 
@@ -147,7 +176,9 @@ def test_evaluate_predictions_scores_the_holdout_on_holdout_rows_only(test_rows,
 def test_evaluate_predictions_also_returns_kedro_mlflow_form(test_rows, holdout_ids):
     predictions = _perfect_on_holdout_only(test_rows, holdout_ids)
 
-    metrics, mlflow_metrics = evaluate_predictions(predictions, holdout_ids, train_seconds=0.2)
+    metrics, mlflow_metrics = evaluate_predictions(
+        predictions, predictions, holdout_ids, train_seconds=0.2
+    )
 
     assert mlflow_metrics == {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
@@ -158,14 +189,14 @@ def test_evaluate_predictions_refuses_holdout_rows_missing_from_predictions(test
     without_one = predictions.drop(index=missing_id)
 
     with pytest.raises(ValueError, match="1 common-holdout rows are not in this version's test"):
-        evaluate_predictions(without_one, holdout_ids, train_seconds=0.2)
+        evaluate_predictions(without_one, predictions, holdout_ids, train_seconds=0.2)
 
 
 def test_evaluate_predictions_leaves_its_inputs_unchanged(test_rows, holdout_ids):
     predictions = _perfect_on_holdout_only(test_rows, holdout_ids)
     predictions_before, holdout_before = predictions.copy(), holdout_ids.copy()
 
-    evaluate_predictions(predictions, holdout_ids, train_seconds=0.2)
+    evaluate_predictions(predictions, predictions, holdout_ids, train_seconds=0.2)
 
     pd.testing.assert_frame_equal(predictions, predictions_before)
     pd.testing.assert_frame_equal(holdout_ids, holdout_before)

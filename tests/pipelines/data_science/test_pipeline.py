@@ -30,20 +30,26 @@ def test_every_version_and_model_is_a_candidate_namespace(in_project):
 
     pipeline = create_pipeline()
 
-    assert {node.namespace for node in pipeline.nodes} == {
-        f"{version}.{model}" for version in parameters["versions"] for model in parameters["models"]
+    expected = {
+        f"{version}.{model}"
+        for version, spec in parameters["versions"].items()
+        for model in spec.get("models", parameters["models"])
     }
+    assert {node.namespace for node in pipeline.nodes} == expected
+    assert "v4.random_forest" not in expected  # v4 lists the models it trains
 
 
 def test_one_candidate_runs_on_an_in_memory_catalog(in_project, generated_raw):
     parameters = structure.parameters()
     splits, holdout_ids = version_splits(generated_raw, parameters)
     train, test = splits["v3"]
+    population = splits["v1"][1]  # the whole state's test rows
     pipeline = create_pipeline().only_nodes_with_namespaces([CANDIDATE])
     catalog = DataCatalog(
         {
             "v3.train": MemoryDataset(train),
             "v3.test": MemoryDataset(test),
+            "population_test": MemoryDataset(population),
             "common_holdout_ids": MemoryDataset(holdout_ids),
             **parameter_datasets(pipeline, parameters),
             **{name: KeptMemoryDataset() for name in pipeline.all_outputs()},
@@ -52,6 +58,7 @@ def test_one_candidate_runs_on_an_in_memory_catalog(in_project, generated_raw):
     assert pipeline.inputs() == {
         "v3.train",
         "v3.test",
+        "population_test",
         "common_holdout_ids",
         "params:models.linear",
         "params:versions.v3",
@@ -62,14 +69,22 @@ def test_one_candidate_runs_on_an_in_memory_catalog(in_project, generated_raw):
 
     assert {node.name for node in pipeline.nodes} == {
         f"{CANDIDATE}.{name}"
-        for name in ("fit_model", "predict_test", "evaluate_model", "plot_predictions")
+        for name in (
+            "fit_model",
+            "predict_test",
+            "predict_population",
+            "evaluate_model",
+            "plot_predictions",
+        )
     }
     metrics = catalog.load(f"{CANDIDATE}.metrics")
     assert set(metrics) == {
         *METRICS,
         *(f"holdout_{name}" for name in METRICS),
+        *(f"population_{name}" for name in METRICS),
         "n_test",
         "n_holdout",
+        "n_population",
         "train_seconds",
     }
     assert math.isfinite(metrics["rmse"])
@@ -77,6 +92,8 @@ def test_one_candidate_runs_on_an_in_memory_catalog(in_project, generated_raw):
     assert math.isfinite(metrics["holdout_rmse"])
     assert metrics["n_test"] == len(test)
     assert metrics["n_holdout"] == len(holdout_ids)
+    assert metrics["n_population"] == len(population) > len(test)  # rows v3 never kept
+    assert metrics["population_rmse"] > metrics["rmse"]  # they are harder for it
     assert catalog.load(f"{CANDIDATE}.mlflow_metrics")["rmse"] == {
         "value": metrics["rmse"],
         "step": 0,

@@ -31,9 +31,11 @@ CHAMPION = {
     "version": 3,
     "candidate": "v2.xgboost",
     "data_version": "v2",
-    "holdout_rmse": 0.5,
+    "population_rmse": 0.5,
+    "holdout_rmse": 0.45,
     "run_id": "r",
 }
+RESOLUTION = 0.01
 
 
 def _rows(n, seed=0, shift=0.0):
@@ -116,25 +118,52 @@ def test_too_few_rows_are_not_assessed():
     assert not drift["assessed"].any() and not drift["drifted"].any()
 
 
-def test_live_error_against_the_holdout_rmse():
-    live, over_time = compute_live_error(
-        _window(n=200, error=0.3), CHAMPION, MONITORING["live_error"]
-    )
+def _live_error(window, champion=CHAMPION, places=None):
+    """compute_live_error with every place of the window a test place, unless told."""
+    places = window if places is None else places
+    return compute_live_error(window, champion, MONITORING["live_error"], places, RESOLUTION)
+
+
+def test_live_error_against_the_champions_rmse_at_promotion():
+    live, over_time = _live_error(_window(n=200, error=0.3))
+
     assert live["assessed"] and live["rows"] == 100
     assert live["rmse"] == pytest.approx(0.3, abs=0.06)
+    assert (live["reference"], live["reference_rmse"]) == ("population_rmse", 0.5)
     assert live["rmse_change"] == pytest.approx(live["rmse"] / 0.5 - 1)
     assert len(over_time) == 10 and over_time["rows"].sum() == 100
 
 
+def test_live_error_of_a_champion_without_a_population_score_uses_the_holdout():
+    older = CHAMPION | {"population_rmse": None}
+
+    live, _ = _live_error(_window(n=200, error=0.3), older)
+
+    assert (live["reference"], live["reference_rmse"]) == ("holdout_rmse", 0.45)
+    assert live["rmse_change"] == pytest.approx(live["rmse"] / 0.45 - 1)
+
+
+def test_live_error_scores_only_feedback_at_test_places():
+    window = _window(n=200, error=0.3)
+    labelled = window[window[OBSERVED].notna()]
+    test_places = labelled.iloc[:60]  # the others: places a model may have trained on
+
+    live, over_time = _live_error(window, places=test_places)
+
+    assert (live["rows"], live["rows_at_other_places"]) == (60, 40)
+    assert over_time["rows"].sum() == 60
+    # a place is the coordinates at the data's resolution: a jitter below it is the same place
+    jittered = test_places.assign(Latitude=test_places["Latitude"].round(2) + 0.003)
+    assert _live_error(window, places=jittered)[0]["rows"] == 60
+
+
 def test_live_error_claims_nothing_below_the_minimum():
-    live, _ = compute_live_error(_window(n=30), CHAMPION, MONITORING["live_error"])
+    live, _ = _live_error(_window(n=30))
     assert live["rows"] == 15 and not live["assessed"] and "rmse" not in live
 
 
 def test_live_error_ignores_feedback_for_other_versions():
-    live, over_time = compute_live_error(
-        _window(n=200, version=2), CHAMPION, MONITORING["live_error"]
-    )
+    live, over_time = _live_error(_window(n=200, version=2))
     assert live["rows"] == 0 and live["feedback_rows_other_versions"] == 100
     assert over_time.empty
 
@@ -143,7 +172,7 @@ def _decide(window):
     reference = _rows(2000, seed=5)[RAW_FEATURES]
     ref_pred = pd.DataFrame({PREDICTION: _rows(2000, seed=6)[TARGET]})
     drift = compute_drift(window, reference, ref_pred, CHAMPION, MONITORING["drift"])
-    live, _ = compute_live_error(window, CHAMPION, MONITORING["live_error"])
+    live, _ = _live_error(window)
     traffic = summarise_traffic(window, MONITORING["window"])
     return decide_retraining(drift, live, traffic, CHAMPION, MONITORING)
 

@@ -46,7 +46,7 @@ def setting():
     splits, _ = version_splits(raw, base)
     model, _ = fit_model(splits["v2"][0], test_models["xgboost"], base["versions"]["v2"], 42)
     validated = validate_raw(raw)
-    split = assign_split(validated, **base["split"])
+    split = assign_split(validated, base["split"]["test_size"], base["split"]["seed"])
     holdout = splits["v2"][1]
     rmse = float(((model.predict(holdout[RAW_FEATURES]) - holdout["MedHouseVal"]) ** 2).mean())
     champion = {
@@ -64,7 +64,7 @@ def setting():
         "split": split,
         "champion": champion,
         "versions": base["versions"],
-        "parameters": monitoring,
+        "parameters": monitoring | {"split": base["split"]},
     }
 
 
@@ -107,6 +107,7 @@ def _run(setting, url, tmp_path):
         if isinstance(entry, dict) and entry.get("type") == "MemoryDataset"
     }
     datasets["registered_champion"] = MemoryDataset(setting["champion"], copy_mode="assign")
+    datasets["population_test"] = MemoryDataset(setting["splits"]["v1"][1])  # the whole state
     train, test = setting["splits"]["v2"]
     datasets["champion_splits"] = MemoryDataset(
         {"data_version": "v2", "split_version": "s", "train": train, "test": test}

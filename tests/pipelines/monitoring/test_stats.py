@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from california_housing.pipelines.monitoring import stats
+from california_housing.pipelines.monitoring.stats import RunningComparison, compare_distributions
 
 THRESHOLDS = {"psi": 0.2, "ks_pvalue": 0.01, "ks_statistic": 0.1, "bins": 10}
 
@@ -82,3 +83,34 @@ def test_error_summary():
 def test_quantiles_of_an_empty_sample_are_none():
     assert stats.quantiles(np.array([])) == {"p50": None, "p95": None, "p99": None, "max": None}
     assert stats.quantiles(np.arange(101.0))["p95"] == 95.0
+
+
+# ------------------------------------------------------------------ RunningComparison
+
+
+@pytest.mark.parametrize(
+    ("rows", "shift", "rounding"),
+    [
+        (12_000, 0.0, 2),  # repeated values, as the real data has them (ties)
+        (25_000, 0.3, None),  # continuous values, shifted
+        (5_000, 0.5, 1),  # small enough for scipy's exact p-value: kept and compared as is
+    ],
+)
+def test_chunked_comparison_gives_the_numbers_of_the_whole_window(rows, shift, rounding):
+    rng = np.random.default_rng(rows)
+    reference = rng.normal(0.0, 1.0, 16_512)
+    current = rng.normal(shift, 1.1, rows)
+    if rounding is not None:
+        reference, current = reference.round(rounding), current.round(rounding)
+    thresholds = {"psi": 0.2, "ks_pvalue": 0.01, "ks_statistic": 0.1, "bins": 10}
+    whole = compare_distributions(reference, current, thresholds)
+
+    running = RunningComparison(reference, bins=10)
+    for chunk in np.array_split(current, 7):
+        running.add(chunk)
+    chunked = running.result(thresholds)
+
+    assert {k: v for k, v in chunked.items() if k != "current_mean"} == {
+        k: v for k, v in whole.items() if k != "current_mean"
+    }
+    assert chunked["current_mean"] == pytest.approx(whole["current_mean"], rel=1e-12)

@@ -65,6 +65,32 @@ def _assert_feedback_recorded(root: Path, added: int) -> None:
     assert run.data.metrics["retrain.feedback_rows_added"] == added
 
 
+def _assert_whole_state_traffic(summary: dict, version: int) -> None:
+    """1,500 rows of the whole state, answered in domain: its test places (where live error is
+    measured) and train places away from them (whose feedback retraining may add)."""
+    assert summary["rows"] == summary["feedback_rows"] == 1500
+    assert summary["model_versions"] == {str(version): 1500}
+    assert summary["drawn_from"] == "the whole state"
+    assert summary["test_rows"] + summary["train_rows"] == 1500
+    assert min(summary["test_rows"], summary["train_rows"]) > 200
+    assert summary["out_of_domain"] == 0
+
+
+def _assert_monitoring_decision(decision: dict, summary: dict, version: int) -> None:
+    """Drifted incomes advise retraining; live error is scored on the test places only."""
+    assert decision["retrain"] is True
+    flagged = {k for k, v in decision["drift"].items() if v["drifted"]}
+    assert flagged == {"MedInc", "predicted_MedHouseVal"}
+    assert decision["window"]["rows"] == 1500
+    assert decision["ood_rate"] == 0.0
+    assert decision["champion"]["version"] == version
+    live = decision["live_error"]
+    assert (live["rows"], live["rows_at_other_places"]) == (
+        summary["test_rows"],
+        summary["train_rows"],
+    )
+
+
 def test_the_loop_closes(loop_project, tmp_path):
     root = loop_project
     env = serving_env(root, "loop", poll_seconds=2)
@@ -99,8 +125,7 @@ def test_the_loop_closes(loop_project, tmp_path):
             SERVING_API_KEY=API_KEY,
         )
         summary = json.loads(sent.stdout.strip().splitlines()[-1])
-        assert summary["rows"] == summary["feedback_rows"] == 1500
-        assert summary["model_versions"] == {str(before["version"]): 1500}
+        _assert_whole_state_traffic(summary, before["version"])
         _wait_for_rows(server.db_path, 1500)
 
         kedro_cli(
@@ -110,15 +135,13 @@ def test_the_loop_closes(loop_project, tmp_path):
             SERVING_API_KEY=API_KEY,
         )
         decision = json.loads((root / REPORTS / "monitoring/decision.json").read_text())
-        assert decision["retrain"] is True
-        flagged = {k for k, v in decision["drift"].items() if v["drifted"]}
-        assert flagged == {"MedInc", "predicted_MedHouseVal"}
-        assert decision["window"]["rows"] == 1500
-        assert decision["champion"]["version"] == before["version"]
+        _assert_monitoring_decision(decision, summary, before["version"])
 
         retrain = json.loads((root / REPORTS / "monitoring/retrain.json").read_text())
-        added = retrain["feedback"]["added_rows"]
-        assert added + retrain["feedback"]["refused_duplicates"] == 1500
+        added, feedback = retrain["feedback"]["added_rows"], retrain["feedback"]
+        assert feedback["refused_test_places"] >= summary["test_rows"]  # never trained on
+        assert added + feedback["refused_duplicates"] + feedback["refused_test_places"] == 1500
+        assert added > 0  # scaled incomes at train places: new rows, from the whole state
         _assert_feedback_recorded(root, added)
         promotion = json.loads((root / REPORTS / "promotion_decision.json").read_text())
         report = (root / REPORTS / "monitoring/retrain.md").read_text()

@@ -183,7 +183,7 @@ def test_the_objective_returns_a_finite_cv_rmse(train):
     study = optuna.create_study()
 
     with ThreadPoolExecutor(2) as pool:
-        study.optimize(cv_objective(train, MODEL, V3["features"], settings, pool), n_trials=2)
+        study.optimize(cv_objective(train, MODEL, V3, settings, pool), n_trials=2)
 
     values = [trial.value for trial in study.trials]
     assert [trial.state for trial in study.trials] == [TrialState.COMPLETE] * 2

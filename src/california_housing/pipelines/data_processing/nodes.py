@@ -120,3 +120,77 @@ def common_holdout(
     if not keep.any():
         raise ValueError("The data versions share no test rows; loosen a version's filters.")
     return pd.DataFrame({ROW_ID: validated.index[keep].sort_values().to_numpy()})
+
+
+def population_test_rows(
+    validated: pd.DataFrame, split: pd.DataFrame, population: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Test rows of the population the service answers for: what the promotion gate ranks on.
+
+    The one shared split's test rows that the population's filters keep (all 4,128 for the
+    whole state). A candidate is scored on them whatever its data version kept; only
+    candidates whose version keeps every row of the population can be promoted.
+
+    Args:
+        validated: The validated raw frame (index ``row_id``).
+        split: The shared assignment from :func:`assign_split`.
+        population: ``{"filters": {column: {op: value}}, "description": ...}``.
+
+    Returns:
+        Those rows (raw features and target), indexed by ``row_id``.
+    """
+    keep = split["split"].reindex(validated.index).eq("test")
+    keep &= row_mask(validated, population.get("filters") or {})
+    if not keep.any():
+        raise ValueError(
+            f"The served population ({population.get('description', 'population')}, filters "
+            f"{dict(population.get('filters') or {})}) has no test rows; fix `population` "
+            "in parameters_data_processing.yml."
+        )
+    return validated.loc[keep, [*schema.RAW_FEATURES, schema.TARGET]]
+
+
+def population_coverage(
+    validated: pd.DataFrame,
+    versions: Mapping[str, Mapping[str, Any]],
+    population: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Which data versions cover the served population: the promotion gate's eligibility.
+
+    A version covers the population when its filters keep every row the population's
+    filters keep: a model trained on it has seen the whole domain it will answer for. Checked
+    on the data itself, so a filter on the target (``MedHouseVal <= 5.0``) counts as well.
+
+    Args:
+        validated: The validated raw frame.
+        versions: The ``versions`` parameters.
+        population: The ``population`` parameters (``filters``, ``description``).
+
+    Returns:
+        ``description``, ``filters`` and ``rows`` of the population, and per version
+        ``covers`` and ``rows_kept`` (of the population's rows).
+
+    Raises:
+        ValueError: When no version covers the population (nothing could be promoted).
+    """
+    in_population = row_mask(validated, population.get("filters") or {})
+    covered = {
+        name: int((in_population & row_mask(validated, spec.get("filters") or {})).sum())
+        for name, spec in versions.items()
+    }
+    rows = int(in_population.sum())
+    if not any(kept == rows for kept in covered.values()):
+        raise ValueError(
+            f"No data version covers the served population ({population.get('description')}: "
+            f"{rows:,} rows; kept by each version: {covered}), so no candidate could be "
+            "promoted. Add a version whose filters keep all of it, or narrow `population` "
+            "(parameters_data_processing.yml)."
+        )
+    return {
+        "description": str(population.get("description") or "the served population"),
+        "filters": dict(population.get("filters") or {}),
+        "rows": rows,
+        "versions": {
+            name: {"covers": kept == rows, "rows_kept": kept} for name, kept in covered.items()
+        },
+    }

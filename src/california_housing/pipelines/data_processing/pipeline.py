@@ -7,6 +7,8 @@ from california_housing.pipelines.data_processing.nodes import (
     assign_split,
     build_version,
     common_holdout,
+    population_coverage,
+    population_test_rows,
     split_version,
     validate_raw,
 )
@@ -52,6 +54,18 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 ["validated_raw", "split_assignment", "params:versions"],
                 "common_holdout_ids",
                 name="find_common_holdout",
+            ),
+            Node(
+                population_test_rows,
+                ["validated_raw", "split_assignment", "params:population"],
+                "population_test",
+                name="find_population_test_rows",
+            ),
+            Node(
+                population_coverage,
+                ["validated_raw", "params:versions", "params:population"],
+                "population_coverage",
+                name="check_population_coverage",
             ),
         ]
     )

@@ -25,12 +25,15 @@ def fit_model(
     """Fit one model of the zoo on a version's train split.
 
     The fitted model takes the 8 raw columns and computes the version's engineered
-    features itself, with the same functions that built the version.
+    features itself, with the same functions that built the version (and, for a version
+    with ``neighbourhood`` settings, its neighbourhood features from its own index of the
+    training rows).
 
     Args:
         train: The version's train rows (raw columns, features, target).
         model: The model's entry in ``models`` (``class`` and ``params``).
-        version: The version's entry in ``versions`` (its ``features`` are used).
+        version: The version's entry in ``versions`` (its ``features`` and
+            ``neighbourhood`` are used).
         seed: ``random_state`` of estimators that take one and do not set it.
 
     Returns:
@@ -38,18 +41,20 @@ def fit_model(
     """
     name = model.get("class", "?")
     estimator = build_estimator(str(name), model, seed=seed)
-    pipeline = make_model(estimator, version.get("features") or [])
+    pipeline = make_model(
+        estimator, version.get("features") or [], version.get("neighbourhood"), seed=seed
+    )
     started = time.perf_counter()
     pipeline.fit(train[RAW_FEATURES], train[TARGET])
     return pipeline, time.perf_counter() - started
 
 
 def predict_test(model: Pipeline, test: pd.DataFrame) -> pd.DataFrame:
-    """Predict a version's test rows from their raw columns.
+    """Predict test rows from their raw columns.
 
     Args:
         model: A fitted model that takes the raw columns.
-        test: The version's test rows (index ``row_id``).
+        test: Test rows (index ``row_id``): the version's, or the served population's.
 
     Returns:
         A frame indexed by ``row_id`` with columns ``actual`` and ``predicted``.
@@ -59,19 +64,25 @@ def predict_test(model: Pipeline, test: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_predictions(
-    predictions: pd.DataFrame, holdout_ids: pd.DataFrame, train_seconds: float
+    predictions: pd.DataFrame,
+    population_predictions: pd.DataFrame,
+    holdout_ids: pd.DataFrame,
+    train_seconds: float,
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Score a candidate on its own test split and on the common holdout.
+    """Score a candidate on its own test split, the common holdout and the served population.
 
     Args:
-        predictions: Output of :func:`predict_test`.
+        predictions: Output of :func:`predict_test` on the version's test split.
+        population_predictions: The same on the served population's test rows (which a
+            filtered version may not contain).
         holdout_ids: The common holdout's ``row_id`` column (rows every version has).
         train_seconds: Wall seconds of the fit.
 
     Returns:
         The flat metrics (``rmse``, ``mae``, ``r2``, ``mape`` on the version's test
-        split; the same prefixed ``holdout_`` on the common holdout; row counts;
-        ``train_seconds``), and the same in kedro-mlflow's ``{name: {value, step}}`` form.
+        split; the same prefixed ``holdout_`` on the common holdout and ``population_`` on
+        the population's test rows; row counts; ``train_seconds``), and the same in
+        kedro-mlflow's ``{name: {value, step}}`` form.
     """
     missing = holdout_ids["row_id"][~holdout_ids["row_id"].isin(predictions.index)]
     if not missing.empty:
@@ -80,14 +91,16 @@ def evaluate_predictions(
             "rerun data_processing so that both come from the same split."
         )
     holdout = predictions.loc[holdout_ids["row_id"]]
-    metrics = regression_metrics(predictions["actual"], predictions["predicted"])
-    metrics |= {
-        f"holdout_{k}": v
-        for k, v in regression_metrics(holdout["actual"], holdout["predicted"]).items()
+    scored = {"": predictions, "holdout_": holdout, "population_": population_predictions}
+    metrics = {
+        f"{prefix}{name}": value
+        for prefix, rows in scored.items()
+        for name, value in regression_metrics(rows["actual"], rows["predicted"]).items()
     }
     metrics |= {
         "n_test": float(len(predictions)),
         "n_holdout": float(len(holdout)),
+        "n_population": float(len(population_predictions)),
         "train_seconds": float(train_seconds),
     }
     return metrics, {name: {"value": value, "step": 0} for name, value in metrics.items()}

@@ -19,15 +19,26 @@ def evaluation_template(candidate_name: str) -> Pipeline:
         candidate_name: The candidate's name (``v3.xgboost``), which titles its figure.
 
     Returns:
-        Nodes from ``regressor``, ``test``, ``common_holdout_ids`` and ``train_seconds``
-        to ``metrics``, ``mlflow_metrics`` and ``predictions_plot``.
+        Nodes from ``regressor``, ``test``, ``population_test``, ``common_holdout_ids`` and
+        ``train_seconds`` to ``metrics``, ``mlflow_metrics`` and ``predictions_plot``.
     """
     return Pipeline(
         [
             Node(predict_test, ["regressor", "test"], "predictions", name="predict_test"),
             Node(
+                predict_test,
+                ["regressor", "population_test"],
+                "population_predictions",
+                name="predict_population",
+            ),
+            Node(
                 evaluate_predictions,
-                ["predictions", "common_holdout_ids", "train_seconds"],
+                [
+                    "predictions",
+                    "population_predictions",
+                    "common_holdout_ids",
+                    "train_seconds",
+                ],
                 ["metrics", "mlflow_metrics"],
                 name="evaluate_model",
             ),
@@ -52,16 +63,24 @@ def _candidate_template(candidate_name: str) -> Pipeline:
 
 
 def candidate(
-    template: Pipeline, version: str, name: str, model: str, extra_params: tuple[str, ...] = ()
+    template: Pipeline,
+    version: str,
+    name: str,
+    model: str,
+    *,
+    extra_params: tuple[str, ...] = (),
+    overrides: dict[str, str] | None = None,
 ) -> Pipeline:
     """Instantiate a candidate template as ``{version}.{name}``.
 
     Args:
-        template: The candidate's nodes (reading ``train``, ``test``, ``common_holdout_ids``).
+        template: The candidate's nodes (reading ``train``, ``test``, ``population_test``,
+            ``common_holdout_ids``).
         version: The data version it trains on.
         name: The candidate's model name (``xgboost``, ``xgboost_tuned``...).
         model: The entry of ``models`` it starts from.
         extra_params: Further top-level parameters it reads, un-namespaced.
+        overrides: Further parameters it reads under another name (template name -> name).
 
     Returns:
         The namespaced candidate, tagged ``candidate`` (one MLflow child run), its
@@ -74,19 +93,21 @@ def candidate(
             "train": f"{version}.train",
             "test": f"{version}.test",
             "common_holdout_ids": "common_holdout_ids",
+            "population_test": "population_test",
         },
         parameters={
             "params:model": f"params:models.{model}",
             "params:version": f"params:versions.{version}",
             "params:seed": "params:seed",
         }
-        | {f"params:{p}": f"params:{p}" for p in extra_params},
+        | {f"params:{p}": f"params:{p}" for p in extra_params}
+        | (overrides or {}),
         tags=[CANDIDATE_TAG, version, name],
     )
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Train every model of the zoo on every data version.
+    """Train the models of the zoo on every data version (a version may list its own).
 
     Each candidate is the same template in namespace ``{version}.{model}``, tagged with
     its version, its model and ``candidate`` (one MLflow child run each).
@@ -97,8 +118,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     return sum(
         (
             candidate(_candidate_template(candidate_name(version, model)), version, model, model)
-            for version in structure.versions()
-            for model in structure.models()
+            for version, model in structure.zoo_candidates()
         ),
         Pipeline([]),
     )

@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 
 from california_housing.pipelines.monitoring import stats
+from california_housing.places import at_places
 from california_housing.schema import RAW_FEATURES, TARGET
 
 PREDICTION = f"predicted_{TARGET}"
 OBSERVED = f"observed_{TARGET}"
+#: How the score live error is compared with reads.
+_REFERENCE = {"population_rmse": "test RMSE", "holdout_rmse": "common-holdout RMSE"}
 PREDICTION_COLUMNS = [
     "prediction_id",
     "request_id",
@@ -176,37 +179,54 @@ def compute_drift(
 
 
 def compute_live_error(
-    window: pd.DataFrame, champion: Mapping[str, Any], live_error: Mapping[str, Any]
+    window: pd.DataFrame,
+    champion: Mapping[str, Any],
+    live_error: Mapping[str, Any],
+    population_test: pd.DataFrame,
+    place_resolution: float,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Error of the current champion on the predictions that got feedback.
+    """Error of the current champion on the feedback at places no model trained on.
+
+    Only feedback at the places of the served population's test rows is scored: at a
+    training row's place a model partly recalls what it was trained on (its neighbourhood
+    features hold that place's value), which would flatter it. The score it is compared
+    with is the champion's RMSE on those same test rows, recorded at its promotion (the
+    common-holdout RMSE for a champion promoted before the population was configured).
 
     Args:
         window: Output of :func:`prepare_window`.
-        champion: The registry's champion, with ``holdout_rmse`` recorded at promotion.
+        champion: The registry's champion, with the scores recorded at promotion.
         live_error: ``monitoring.live_error``: ``min_rows`` (below it nothing is
             claimed) and ``bucket_rows`` (rows per point of the error-over-time series).
+        population_test: The served population's test rows (their places count).
+        place_resolution: ``split.place_resolution`` (see ``california_housing.places``).
 
     Returns:
-        A summary (``rows``, ``rmse``, ``mae``, ``bias``, ``holdout_rmse``,
-        ``rmse_change`` = rmse / holdout_rmse - 1, ``assessed``, ``model_version``,
-        ``feedback_rows_other_versions``) and the error over time (one row per bucket of
-        consecutive feedback rows: ``until``, ``rows``, ``rmse``, ``mae``).
+        A summary (``rows`` scored, ``rows_at_other_places`` not scored, ``rmse``, ``mae``,
+        ``bias``, ``reference_rmse`` and which score it is, ``rmse_change`` = rmse /
+        reference_rmse - 1, ``assessed``, ``model_version``, ``feedback_rows_other_versions``)
+        and the error over time (one row per bucket of consecutive scored feedback rows:
+        ``until``, ``rows``, ``rmse``, ``mae``).
     """
     labelled = window[window[OBSERVED].notna()]
     version = int(champion["version"])
-    mine = labelled[labelled["model_version"] == version]
+    answered = labelled[labelled["model_version"] == version]
+    mine = answered[at_places(answered, population_test, place_resolution)]
+    reference = "population_rmse" if champion.get("population_rmse") else "holdout_rmse"
     summary: dict[str, Any] = {
         "model_version": version,
         "rows": len(mine),
+        "rows_at_other_places": len(answered) - len(mine),
         "min_rows": int(live_error["min_rows"]),
-        "feedback_rows_other_versions": len(labelled) - len(mine),
-        "holdout_rmse": champion.get("holdout_rmse"),
+        "feedback_rows_other_versions": len(labelled) - len(answered),
+        "reference": reference,
+        "reference_rmse": champion.get(reference),
         "assessed": len(mine) >= live_error["min_rows"] and len(mine) > 0,
     }
     if summary["assessed"]:
         summary |= stats.error_summary(mine[OBSERVED].to_numpy(), mine[PREDICTION].to_numpy())
-        holdout = summary["holdout_rmse"]
-        summary["rmse_change"] = summary["rmse"] / holdout - 1 if holdout else None
+        expected = summary["reference_rmse"]
+        summary["rmse_change"] = summary["rmse"] / expected - 1 if expected else None
     size = max(int(live_error["bucket_rows"]), 1)
     buckets = [
         {"until": part["created_at"].max(), "rows": len(part)}
@@ -227,7 +247,7 @@ def decide_retraining(
     """Decide whether to retrain, and say why.
 
     Retraining is advised when at least ``min_drifted_features`` features drifted, when
-    the predictions drifted, when the live RMSE exceeds the holdout RMSE by more than
+    the predictions drifted, when the live RMSE exceeds the RMSE at promotion by more than
     ``live_error.max_rmse_increase`` (relative), or when the out-of-domain rate exceeds
     ``max_ood_rate``. An empty window advises nothing ("nothing to monitor").
 
@@ -266,8 +286,8 @@ def decide_retraining(
     if live_error.get("assessed") and change is not None and change > limit:
         reasons.append(
             f"live RMSE {live_error['rmse']:.4f} on {live_error['rows']} rows is "
-            f"{change:+.1%} against the holdout RMSE {live_error['holdout_rmse']:.4f} "
-            f"(limit {limit:+.0%})"
+            f"{change:+.1%} against the champion's {_REFERENCE[live_error['reference']]} "
+            f"{live_error['reference_rmse']:.4f} (limit {limit:+.0%})"
         )
     ood = traffic.get("ood_rate")
     if ood is not None and ood > monitoring["max_ood_rate"]:
@@ -300,6 +320,7 @@ def decide_retraining(
                 "version",
                 "candidate",
                 "data_version",
+                "population_rmse",
                 "holdout_rmse",
                 "run_id",
                 "split_version",

@@ -58,7 +58,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 compute_live_error,
-                ["monitoring_window", "monitoring_champion", "params:monitoring.live_error"],
+                [
+                    "monitoring_window",
+                    "monitoring_champion",
+                    "params:monitoring.live_error",
+                    "population_test",
+                    "params:split.place_resolution",
+                ],
                 ["monitoring_live_error", "monitoring_error_over_time"],
                 name="compute_live_error",
             ),
@@ -95,7 +101,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 render_html,
-                ["monitoring_report", "monitoring_figures"],
+                ["monitoring_decision", "monitoring_drift", "monitoring_figures"],
                 ["monitoring_report_html", "monitoring_figure_files"],
                 name="render_monitoring_html",
             ),

@@ -1,9 +1,12 @@
-"""Figures and the Markdown / HTML report of a monitoring run (pure functions)."""
+"""Figures and the Markdown / HTML report of a monitoring run (pure functions).
+
+Both reports are Jinja2 templates (``california_housing/templates/monitoring_report.*.j2``)
+rendered from the same values, :func:`report_context`.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from collections.abc import Mapping
@@ -14,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from california_housing.pipelines.monitoring.nodes import PREDICTION
+from california_housing.reports import render
 from california_housing.schema import RAW_FEATURES
 
 _REF, _CUR, _BAD = "#4c72b0", "#dd8452", "#c44e52"
@@ -36,13 +40,13 @@ def plot_monitoring(  # inputs by name (a dict in the pipeline)
         reference_predictions: The champion's predictions on its test split.
         drift: Per-variable drift table.
         error_over_time: Live error per bucket of feedback rows.
-        live_error: Live error summary (``holdout_rmse``, ``model_version``: the
+        live_error: Live error summary (``reference_rmse``, ``model_version``: the
             predictions panel shows the rows this champion version answered).
 
     Returns:
         ``distributions.png`` (reference vs current per feature and for the predictions),
         ``drift_scores.png`` (PSI and KS statistic per variable) and ``live_error.png``
-        (RMSE and MAE over time against the holdout RMSE), by file name.
+        (RMSE and MAE over time against the RMSE at promotion), by file name.
     """
     return {
         "distributions.png": _distributions(
@@ -124,35 +128,56 @@ def _live_error(over_time: pd.DataFrame, live_error: Mapping[str, Any]) -> Figur
         )
         for label in ax.get_xticklabels():
             label.set_rotation(20)
-    if live_error.get("holdout_rmse"):
-        ax.axhline(live_error["holdout_rmse"], color="gray", ls="--", label="holdout RMSE")
+    if live_error.get("reference_rmse"):
+        ax.axhline(live_error["reference_rmse"], color="gray", ls="--", label="RMSE at promotion")
     ax.set_ylabel("100k USD")
     ax.legend(fontsize=8)
     ax.set_title("Live error over time (current champion)")
     return fig
 
 
-def _drift_markdown(drift: pd.DataFrame) -> str:
-    lines = [
-        "| variable | PSI | KS statistic | KS p-value | reference mean | current mean | drifted |",
-        "|---|---|---|---|---|---|---|",
+#: The decision's status, in words.
+VERDICTS = {
+    "retrain": "Retrain advised.",
+    "ok": "No retraining needed.",
+    "too_few_rows": "Too few rows to assess drift or live error: nothing advised.",
+    "nothing_to_monitor": "Nothing to monitor.",
+}
+
+
+def report_context(decision: Mapping[str, Any], drift: pd.DataFrame) -> dict[str, Any]:
+    """What both reports show, from the decision and the drift table.
+
+    Args:
+        decision: Output of ``decide_retraining``.
+        drift: Per-variable drift table.
+
+    Returns:
+        The values the templates lay out: the decision, its verdict, the drift rows (each
+        with ``name``; statistics for assessed rows), and the figures' file names.
+    """
+    rows = [
+        {"name": str(name)} | {k: _plain(v) for k, v in row.items()}
+        for name, row in drift.iterrows()
     ]
-    for name, row in drift.iterrows():
-        if not row.get("assessed", True):
-            lines.append(
-                f"| {name} | - | - | - | - | - | not assessed ({row['current_rows']} rows) |"
-            )
-            continue
-        lines.append(
-            f"| {name} | {row['psi']:.4f} | {row['ks_statistic']:.4f} | {row['ks_pvalue']:.2e} "
-            f"| {row['reference_mean']:.4g} | {row['current_mean']:.4g} "
-            f"| {'**yes**' if row['drifted'] else 'no'} |"
-        )
-    return "\n".join(lines)
+    return {
+        "decision": decision,
+        "verdict": VERDICTS[decision["status"]],
+        "drift_rows": rows,
+        "figures": {
+            "distributions": "distributions.png",
+            "drift scores": "drift_scores.png",
+            "live error": "live_error.png",
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_report(decision: Mapping[str, Any], drift: pd.DataFrame) -> str:
-    """The monitoring report in Markdown.
+    """The monitoring report in Markdown (``monitoring_report.md.j2``).
 
     Figures are linked as ``figures/<name>.png`` (saved next to it); ``report.html``
     embeds the same images.
@@ -164,81 +189,7 @@ def write_report(decision: Mapping[str, Any], drift: pd.DataFrame) -> str:
     Returns:
         The report text.
     """
-    t, live, champ = decision["traffic"], decision["live_error"], decision["champion"]
-    th = decision["thresholds"]
-    verdict = {
-        "retrain": "**Retrain advised.**",
-        "ok": "No retraining needed.",
-        "too_few_rows": "Too few rows to assess drift or live error: nothing advised.",
-        "nothing_to_monitor": "Nothing to monitor.",
-    }[decision["status"]]
-    if live.get("assessed"):
-        change = live.get("rmse_change")
-        live_text = (
-            f"RMSE {live['rmse']:.4f}, MAE {live['mae']:.4f}, bias {live['bias']:+.4f} on "
-            f"{live['rows']} rows with feedback; holdout RMSE at promotion "
-            f"{live['holdout_rmse']:.4f}; change {change:+.1%}."
-            if change is not None
-            else "no holdout RMSE recorded for the champion."
-        )
-    else:
-        live_text = (
-            f"not claimed: {live['rows']} rows with feedback for version "
-            f"{live['model_version']} (minimum {live['min_rows']})."
-        )
-    reasons = "\n".join(f"- {r}" for r in decision["reasons"]) or "- none"
-    lat = t["latency_ms"]
-    return f"""# Monitoring report
-
-Created {decision["created_at"]}. Window: {decision["window"]["since"]} to \
-{decision["window"]["until"]} ({t["rows"]} predictions).
-
-## Decision
-
-{verdict} `retrain: {str(decision["retrain"]).lower()}`
-
-{reasons}
-
-## Champion and reference
-
-Model `{champ["name"]}` version {champ["version"]} (`{champ["candidate"]}`, data version \
-`{champ["data_version"]}`, run `{champ["run_id"]}`). Reference: the raw features of \
-`{champ["data_version"]}.train` as saved at `{champ.get("split_version")}` (its training data); \
-reference predictions: the champion's predictions on `{champ["data_version"]}.test`.
-
-## Drift
-
-Drift when PSI >= {th["drift"]["psi"]}, or KS p-value < {th["drift"]["ks_pvalue"]} with a KS \
-statistic >= {th["drift"]["ks_statistic"]} (at least {th["drift"]["min_rows"]} rows).
-
-{_drift_markdown(drift)}
-
-![distributions](figures/distributions.png)
-
-![drift scores](figures/drift_scores.png)
-
-## Live error
-
-{live_text} Limit: {th["live_error"]["max_rmse_increase"]:+.0%} over the holdout RMSE. \
-Feedback rows for other model versions: {live["feedback_rows_other_versions"]}.
-
-![live error](figures/live_error.png)
-
-## Traffic
-
-| rows | requests | feedback rows | out of domain | latency p50 / p95 / p99 / max (ms) \
-| rows per model version |
-|---|---|---|---|---|---|
-| {t["rows"]} | {t["requests"]} | {t["feedback_rows"]} | {t["out_of_domain_rows"]} \
-({_pct(t["ood_rate"])}; limit {th["max_ood_rate"]:.0%}) | {lat["p50"]} / {lat["p95"]} / \
-{lat["p99"]} / {lat["max"]} | {json.dumps(t["rows_by_model_version"])} |
-
-First prediction {t["first_prediction_at"]}, last {t["last_prediction_at"]}.
-"""
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+    return render("monitoring_report.md.j2", **report_context(decision, drift))
 
 
 def _png(fig: Figure) -> bytes:
@@ -247,54 +198,26 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _html_table(block: str) -> str:
-    lines = [line.strip().strip("|").split("|") for line in block.splitlines()]
-    head, body = lines[0], lines[2:]
-    cells = "".join(f"<th>{html.escape(c.strip())}</th>" for c in head)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c.strip().strip('*'))}</td>" for c in row) + "</tr>"
-        for row in body
-    )
-    return f"<table><tr>{cells}</tr>{rows}</table>"
-
-
-def render_html(markdown: str, figures: Mapping[str, Figure]) -> tuple[str, dict[str, bytes]]:
+def render_html(
+    decision: Mapping[str, Any], drift: pd.DataFrame, figures: Mapping[str, Figure]
+) -> tuple[str, dict[str, bytes]]:
     """A self-contained HTML page of the report, and the figures as PNG files.
 
-    Each figure is rendered once: the PNG bytes are embedded in the page (base64) and
-    returned for ``figures/<name>.png``. Headings and tables become HTML, other paragraphs
-    preformatted text, so the page needs no Markdown renderer and no network.
+    The page (``monitoring_report.html.j2``) shows the same data as the Markdown report,
+    every value escaped. Each figure is rendered once: the PNG bytes are embedded in the
+    page (base64, so it needs no network) and returned for ``figures/<name>.png``.
 
     Args:
-        markdown: Output of :func:`write_report`.
+        decision: Output of ``decide_retraining``.
+        drift: Per-variable drift table.
         figures: Output of :func:`plot_monitoring`.
 
     Returns:
         The HTML page, and ``{file name: PNG bytes}``.
     """
     images = {name: _png(fig) for name, fig in figures.items()}
-    parts = []
-    for block in markdown.split("\n\n"):
-        text = block.strip()
-        if text.startswith("![") and text.endswith(".png)"):
-            name = text.rsplit("/", 1)[1].removesuffix(")")
-            encoded = base64.b64encode(images[name]).decode("ascii")
-            parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">')
-        elif text.startswith("|"):
-            parts.append(_html_table(text))
-        elif text.startswith("#"):
-            level = len(text) - len(text.lstrip("#"))
-            parts.append(f"<h{level}>{html.escape(text.lstrip('# '))}</h{level}>")
-        elif text:
-            parts.append(f"<pre>{html.escape(text)}</pre>")
-    body = "\n".join(parts)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>Monitoring report</title><style>body{font-family:sans-serif;max-width:"
-        "1100px;margin:auto}pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}"
-        "img{max-width:100%}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:2px 6px;text-align:right}</style></head><body>\n" + body + "\n</body></html>\n"
-    )
+    embedded = {name: base64.b64encode(png).decode("ascii") for name, png in images.items()}
+    page = render("monitoring_report.html.j2", **report_context(decision, drift), embedded=embedded)
     return page, images
 
 

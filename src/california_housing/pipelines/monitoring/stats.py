@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, kstwo
 
 #: Share given to an empty bin, so that the index stays finite (a common convention).
 EMPTY_BIN_SHARE = 1e-4
@@ -43,7 +43,11 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
 
 
 def _shares(bin_index: np.ndarray, n_bins: int) -> np.ndarray:
-    counts = np.bincount(bin_index, minlength=n_bins).astype(float)
+    return _counted_shares(np.bincount(bin_index, minlength=n_bins))
+
+
+def _counted_shares(counts: np.ndarray) -> np.ndarray:
+    counts = counts.astype(float)
     shares = counts / counts.sum()
     shares = np.where(shares == 0, EMPTY_BIN_SHARE, shares)
     return shares / shares.sum()
@@ -150,3 +154,91 @@ def quantiles(values: np.ndarray, points: tuple[float, ...] = (0.5, 0.95, 0.99))
         return dict.fromkeys(names)
     found = [*np.quantile(values, points), np.max(values)]
     return {name: round(float(v), 4) for name, v in zip(names, found, strict=True)}
+
+
+#: scipy's ``ks_2samp`` computes exact p-values up to this many rows per sample, and Smirnov's
+#: asymptotic ones above (its ``method="auto"``).
+KS_EXACT_ROWS = 10_000
+
+
+class RunningComparison:
+    """One variable of the window against its reference, fed chunk by chunk.
+
+    Gives what :func:`compare_distributions` gives on the whole window, without holding it:
+    the PSI from bin counts; the KS statistic from the counts of current values below and
+    up to each distinct reference value (the largest gap between the two cumulative
+    distributions is reached at one of those, as ``ks_2samp`` finds it); its p-value by
+    Smirnov's asymptotic formula, which is what ``ks_2samp`` uses for a sample of more than
+    :data:`KS_EXACT_ROWS` rows. A window that small is kept and handed to
+    :func:`compare_distributions` itself.
+
+    Args:
+        reference: Reference values (finite).
+        bins: PSI bins, cut at the reference's quantiles.
+    """
+
+    def __init__(self, reference: np.ndarray, bins: int = 10) -> None:
+        """Precompute the reference's bins and cumulative distribution."""
+        self.given = np.asarray(reference, float)
+        self.reference = np.sort(self.given)
+        self.bins = bins
+        self.inner = np.unique(np.quantile(self.reference, np.linspace(0, 1, bins + 1)[1:-1]))
+        self.points = np.unique(self.reference)
+        self.bin_counts = np.zeros(len(self.inner) + 1, dtype=np.int64)
+        self.up_to = np.zeros(len(self.points) + 1, dtype=np.int64)  # by #points < value
+        self.below = np.zeros(len(self.points) + 1, dtype=np.int64)  # by #points <= value
+        self.rows, self.total = 0, 0.0
+        self.kept: list[np.ndarray] | None = []
+
+    def add(self, values: np.ndarray) -> None:
+        """Count one chunk of current values (finite)."""
+        values = np.asarray(values, float)
+        self.rows += len(values)
+        self.total += float(values.sum())
+        self.bin_counts += np.bincount(
+            np.searchsorted(self.inner, values, side="right"), minlength=len(self.bin_counts)
+        )
+        self.up_to += np.bincount(
+            np.searchsorted(self.points, values, side="left"), minlength=len(self.up_to)
+        )
+        self.below += np.bincount(
+            np.searchsorted(self.points, values, side="right"), minlength=len(self.below)
+        )
+        if self.kept is not None:
+            self.kept.append(values)
+            if self.rows > KS_EXACT_ROWS:
+                self.kept = None  # counts from now on
+
+    def result(self, thresholds: Mapping[str, float]) -> dict[str, Any]:
+        """The comparison, with the keys of :func:`compare_distributions`."""
+        if self.rows == 0:
+            raise ValueError("A comparison needs at least one current value.")
+        if self.kept is not None:
+            return compare_distributions(self.given, np.concatenate(self.kept), thresholds)
+        n_ref = len(self.reference)
+        bin_index = np.searchsorted(self.inner, self.reference, side="right")
+        ref_share = _shares(bin_index, len(self.bin_counts))
+        cur_share = _counted_shares(self.bin_counts)
+        index = float(np.sum(rel_entr(cur_share, ref_share) + rel_entr(ref_share, cur_share)))
+        ref_cdf = np.searchsorted(self.reference, self.points, side="right") / n_ref
+        at_points = np.cumsum(self.up_to)[:-1] / self.rows  # F_cur(point)
+        before_next = np.cumsum(self.below)[1:-1] / self.rows  # F_cur just below the next point
+        gaps = np.concatenate(
+            [ref_cdf - at_points, ref_cdf[:-1] - before_next, [-self.below[0] / self.rows]]
+        )
+        statistic = float(max(gaps.max(), np.clip(-gaps.min(), 0, 1)))
+        m, n = sorted([float(n_ref), float(self.rows)], reverse=True)
+        pvalue = float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+        drifted = index >= thresholds["psi"] or (
+            pvalue < thresholds["ks_pvalue"] and statistic >= thresholds["ks_statistic"]
+        )
+        return {
+            "psi": round(index, 6),
+            "ks_statistic": round(statistic, 6),
+            "ks_pvalue": pvalue,
+            "drifted": bool(drifted),
+            "reference_mean": float(np.mean(self.given)),
+            "current_mean": self.total / self.rows,
+            "reference_rows": n_ref,
+            "current_rows": self.rows,
+        }

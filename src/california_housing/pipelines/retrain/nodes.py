@@ -10,6 +10,7 @@ import pandas as pd
 
 from california_housing import schema
 from california_housing.pipelines.data_processing.nodes import assign_split
+from california_housing.places import at_places
 from california_housing.schema import RAW_FEATURES, TARGET
 
 #: Columns kept with each feedback row, for provenance.
@@ -17,19 +18,25 @@ PROVENANCE = ["prediction_id", "model_version", "created_at", "received_at"]
 
 
 def prepare_feedback_source(
-    labelled: pd.DataFrame, raw: pd.DataFrame, min_rows: int
+    labelled: pd.DataFrame, raw: pd.DataFrame, split: Mapping[str, Any], min_rows: int
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Turn the labelled rows of the prediction log into a validated raw source.
 
     Only predictions that received feedback are labelled (the query joins the two
     tables). Every row must pass the one raw schema (features and target): a corrupted
-    row stops the run here, before anything is written. Rows whose 8 features equal a
-    raw row's, or an earlier feedback row's, are duplicates and are refused (not added).
+    row stops the run here, before anything is written. Then two kinds of rows are refused
+    (counted, not added):
+
+    - rows at the place of a test row of the one shared split (``california_housing.places``):
+      a later observation of a held-out block group would teach the next model the
+      holdout's answers, and the gate would see the gain as skill;
+    - rows whose 8 features equal a raw row's, or an earlier feedback row's: duplicates.
 
     Args:
         labelled: ``prediction_id``, ``model_version``, ``created_at``, the 8 features,
             ``MedHouseVal`` and ``received_at`` of every prediction with feedback.
-        raw: The raw data (8 features + target).
+        raw: The raw data (8 features + target), in source order.
+        split: The ``split`` parameters (``test_size``, ``seed``, ``place_resolution``).
         min_rows: Fewest new rows worth retraining for.
 
     Returns:
@@ -51,12 +58,16 @@ def prepare_feedback_source(
             f"retrained or written. Fix or delete these feedback rows.\n{exc}"
         ) from None
     rows = labelled[PROVENANCE].join(checked).sort_values(["received_at", "prediction_id"])
+    numbered = raw.reset_index(drop=True)
+    sides = assign_split(numbered, split["test_size"], split["seed"])["split"]
+    test_place = at_places(rows, numbered[sides.eq("test")], split["place_resolution"])
     known = pd.MultiIndex.from_frame(raw[RAW_FEATURES].astype(float))
     features = pd.MultiIndex.from_frame(rows[RAW_FEATURES])
-    duplicate = features.isin(known) | features.duplicated()
-    new = rows[~duplicate].reset_index(drop=True)
+    duplicate = ~test_place & (features.isin(known) | features.duplicated())
+    new = rows[~test_place & ~duplicate].reset_index(drop=True)
     provenance = {
         "labelled_rows": len(labelled),
+        "refused_test_places": int(test_place.sum()),
         "refused_duplicates": int(duplicate.sum()),
         "added_rows": len(new),
         "first_received_at": str(new["received_at"].min()) if len(new) else None,
@@ -67,9 +78,10 @@ def prepare_feedback_source(
     if len(new) < min_rows:
         raise ValueError(
             f"{len(new)} new labelled row(s) in the prediction log ({provenance['labelled_rows']}"
-            f" with feedback, {provenance['refused_duplicates']} refused as duplicates of known "
-            f"rows); retrain.min_feedback_rows is {min_rows}. Post feedback for more "
-            "predictions first (POST /feedback), or retrain on the raw data with `kedro run`."
+            f" with feedback: {provenance['refused_test_places']} refused at test places, "
+            f"{provenance['refused_duplicates']} as duplicates of known rows); "
+            f"retrain.min_feedback_rows is {min_rows}. Post feedback for more predictions "
+            "first (POST /feedback), or retrain on the raw data with `kedro run`."
         )
     return new, provenance
 
@@ -133,8 +145,10 @@ def summarise_retraining(
     text = (
         "# Retraining\n\n"
         f"Feedback rows added to the raw data: **{provenance['added_rows']}** "
-        f"(of {provenance['labelled_rows']} labelled; {provenance['refused_duplicates']} "
-        f"refused as duplicates), received {provenance['first_received_at']} to "
+        f"(of {provenance['labelled_rows']} labelled; refused: "
+        f"{provenance['refused_test_places']} at the places of test rows, which no model may "
+        f"learn from, and {provenance['refused_duplicates']} duplicates of known rows), "
+        f"received {provenance['first_received_at']} to "
         f"{provenance['last_received_at']}, predicted by model version(s) "
         f"{provenance['model_versions']}.\n\n"
         f"The promotion gate {verdict}: {decision.get('reason', '')}\n"
@@ -143,7 +157,9 @@ def summarise_retraining(
         name: {"value": float(value), "step": 0}
         for name, value in {
             "feedback_rows_added": provenance["added_rows"],
-            "feedback_rows_refused": provenance["refused_duplicates"],
+            "feedback_rows_refused": provenance["refused_duplicates"]
+            + provenance["refused_test_places"],
+            "feedback_rows_at_test_places": provenance["refused_test_places"],
             "promoted": bool(decision.get("promote")),
         }.items()
     }

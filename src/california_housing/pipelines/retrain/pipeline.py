@@ -26,15 +26,17 @@ def create_pipeline(**kwargs: object) -> Pipeline:
     Returns:
         The retrain pipeline.
     """
-    tuned = [
-        f"{version}.{structure.tuned_model()}_tuned.best_params"
-        for version in structure.tuned_versions()
-    ]
+    tuned = [f"{version}.{structure.tuned_model()}_tuned" for version in structure.tuned_versions()]
     feedback = Pipeline(
         [
             Node(
                 prepare_feedback_source,
-                ["labelled_feedback", "california_housing_raw", "params:retrain.min_feedback_rows"],
+                [
+                    "labelled_feedback",
+                    "california_housing_raw",
+                    "params:split",
+                    "params:retrain.min_feedback_rows",
+                ],
                 ["feedback_source", "feedback_provenance"],
                 name="prepare_feedback_source",
             ),
@@ -64,8 +66,10 @@ def create_pipeline(**kwargs: object) -> Pipeline:
         inputs={"california_housing_raw": "raw_with_feedback"},
     )
     training = data_science.create_pipeline()
-    if tuned:
-        training += tuning.create_pipeline().from_inputs(*tuned)
+    if tuned:  # the refit from the search's best parameters, with each version's settings
+        search = tuning.create_pipeline()
+        training += search.from_inputs(*(f"{name}.best_params" for name in tuned))
+        training += search.to_outputs(*(f"{name}.tuning_settings" for name in tuned))
     summary = Pipeline(
         [
             Node(

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.base import clone
 from sklearn.metrics import root_mean_squared_error
 from sklearn.model_selection import KFold
 
-from california_housing.features import FeatureEngineer
-from california_housing.modelling import build_estimator
+from california_housing.modelling import build_estimator, feature_steps
 from california_housing.pipelines.tuning.search_space import (
     SearchSpaceError,
     fingerprint,
@@ -36,6 +36,31 @@ def finished_states() -> tuple[Any, ...]:
     from optuna.trial import TrialState  # noqa: PLC0415
 
     return (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def version_tuning(
+    tuning: Mapping[str, Any], overrides: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One tuned version's settings: the ``tuning`` parameters with its own overrides.
+
+    Args:
+        tuning: The ``tuning`` parameters.
+        overrides: The version's entry in ``tuning.versions`` (e.g. ``{n_trials: 20}``).
+
+    Returns:
+        The settings, without ``versions``.
+
+    Raises:
+        SearchSpaceError: Naming an override that is not a tuning setting.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(tuning) | set(overrides) & {"versions", "model"})
+    if unknown:
+        raise SearchSpaceError(
+            f"tuning.versions overrides {unknown}, which are not per-version tuning settings; "
+            f"a version may override {sorted(set(tuning) - {'versions', 'model'})}."
+        )
+    return {k: v for k, v in tuning.items() if k != "versions"} | overrides
 
 
 def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,20 +114,24 @@ def search_settings(model: Mapping[str, Any], tuning: Mapping[str, Any]) -> dict
 def cv_objective(
     train: pd.DataFrame,
     model: Mapping[str, Any],
-    features: list[str],
+    version: Mapping[str, Any],
     settings: Mapping[str, Any],
     pool: Executor,
 ) -> Callable[[Any], float]:
     """Build the objective: mean RMSE over k folds of ``train`` only.
 
-    A trial's folds are fitted on ``pool`` (``parallel_folds`` at a time; XGBoost releases
-    the GIL), and their running mean is reported in fold order, so a pruner sees the same
-    values whatever the threads' timing. Once a trial is pruned no further fold starts.
+    The model's feature steps (the version's features and, with ``neighbourhood``
+    settings, its neighbourhood index) are fitted on each fold's fitting rows only, once
+    before any trial: they do not depend on the searched parameters, so every trial fits
+    the estimator alone on the same fold matrices. A trial's folds are fitted on ``pool``
+    (``parallel_folds`` at a time; XGBoost releases the GIL), and their running mean is
+    reported in fold order, so a pruner sees the same values whatever the threads' timing.
+    Once a trial is pruned no further fold starts.
 
     Args:
         train: The version's train split; nothing else is seen by the search.
         model: The base model's entry in ``models``.
-        features: Engineered features of the version.
+        version: The version's entry in ``versions`` (``features``, ``neighbourhood``).
         settings: Output of :func:`search_settings`.
         pool: Executor the folds run on.
 
@@ -111,16 +140,24 @@ def cv_objective(
     """
     import optuna  # noqa: PLC0415 (only the tuning pipeline needs it)
 
-    X = FeatureEngineer(features).fit_transform(train[RAW_FEATURES]).to_numpy()
-    y = train[TARGET].to_numpy()
-    folds = list(KFold(settings["cv_folds"], shuffle=True, random_state=settings["seed"]).split(X))
+    raw, y = train[RAW_FEATURES], train[TARGET].to_numpy()
+    steps = feature_steps(
+        version.get("features") or [], version.get("neighbourhood"), seed=settings["seed"]
+    )
+    cut = KFold(settings["cv_folds"], shuffle=True, random_state=settings["seed"])
+    folds = []
+    for fit_idx, val_idx in cut.split(raw):
+        prepared = clone(steps)
+        fit_matrix = np.asarray(prepared.fit_transform(raw.iloc[fit_idx], y[fit_idx]), float)
+        val_matrix = np.asarray(prepared.transform(raw.iloc[val_idx]), float)
+        folds.append((fit_matrix, y[fit_idx], val_matrix, y[val_idx]))
 
     def fold_rmse(params: dict[str, Any], fold: int) -> float:
-        fit_idx, val_idx = folds[fold]
+        X_fit, y_fit, X_val, y_val = folds[fold]
         spec = {"class": model["class"], "params": params}
         estimator = build_estimator("tuned", spec, seed=settings["seed"])
-        estimator.fit(X[fit_idx], y[fit_idx])
-        return float(root_mean_squared_error(y[val_idx], estimator.predict(X[val_idx])))
+        estimator.fit(X_fit, y_fit)
+        return float(root_mean_squared_error(y_val, estimator.predict(X_val)))
 
     def objective(trial: optuna.Trial) -> float:
         params = {**settings["fixed_params"], **suggest(trial, settings["space"])}
@@ -238,9 +275,14 @@ def tune_hyperparameters(  # noqa: PLR0917 (a node: Kedro passes its inputs in o
     import optuna  # noqa: PLC0415
 
     settings = search_settings(model, tuning)
-    features = list(version.get("features") or [])
     config = {k: v for k, v in settings.items() if k not in {"parallel_folds", "n_trials"}}
-    config |= {"features": features, "rows": len(train), "class": model["class"]}
+    config |= {
+        "features": list(version.get("features") or []),
+        "rows": len(train),
+        "class": model["class"],
+    }
+    if version.get("neighbourhood") is not None:
+        config["neighbourhood"] = dict(version["neighbourhood"])
     stamp = fingerprint(config)
     previous = study.user_attrs.get(FINGERPRINT_ATTR)
     if previous is not None and previous != stamp:
@@ -270,7 +312,7 @@ def tune_hyperparameters(  # noqa: PLR0917 (a node: Kedro passes its inputs in o
         ]
         with ThreadPoolExecutor(settings["parallel_folds"], "cv-fold") as pool:
             study.optimize(
-                cv_objective(train, model, features, settings, pool),
+                cv_objective(train, model, version, settings, pool),
                 n_trials=remaining,
                 callbacks=callbacks,
             )

@@ -9,6 +9,7 @@ from california_housing.pipelines.tuning.nodes import (
     plot_study,
     tune_hyperparameters,
     tuned_model_spec,
+    version_tuning,
 )
 from california_housing.tracking import candidate_name
 
@@ -17,6 +18,12 @@ def _tuned_candidate(name: str) -> Pipeline:
     return Pipeline(
         [
             Node(
+                version_tuning,
+                ["params:tuning", "params:tuning_overrides"],
+                "tuning_settings",
+                name="build_tuning_settings",
+            ),
+            Node(
                 tune_hyperparameters,
                 [
                     "study",
@@ -24,7 +31,7 @@ def _tuned_candidate(name: str) -> Pipeline:
                     "train",
                     "params:model",
                     "params:version",
-                    "params:tuning",
+                    "tuning_settings",
                 ],
                 ["best_params", "trials", "study_metrics"],
                 name="tune_hyperparameters",
@@ -37,7 +44,7 @@ def _tuned_candidate(name: str) -> Pipeline:
             ),
             Node(
                 tuned_model_spec,
-                ["params:model", "params:tuning", "best_params"],
+                ["params:model", "tuning_settings", "best_params"],
                 "tuned_model",
                 name="build_tuned_model_spec",
             ),
@@ -52,7 +59,7 @@ def _tuned_candidate(name: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Tune the base model on each version listed in ``tuning.versions``.
+    """Tune the base model on each version of ``tuning.versions`` (with its overrides).
 
     The tuned model is one more candidate, ``{version}.{model}_tuned``, evaluated exactly
     like the zoo (same metrics, figure, logged model, common holdout).
@@ -69,6 +76,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 f"{base}_tuned",
                 base,
                 extra_params=("tuning", "tuning.seed"),
+                overrides={"params:tuning_overrides": f"params:tuning.versions.{version}"},
             ).tag("tuning")
             for version in structure.tuned_versions()
         ),

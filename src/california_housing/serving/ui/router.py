@@ -62,13 +62,20 @@ _MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-_FIGURE = re.compile(r"comparison_[a-z0-9_]+\.png")
+_FIGURE = re.compile(r"(comparison_[a-z0-9_]+|champion_error_map|champion_importances)\.png")
+#: The figures the model page shows first, in this order; the others follow by name.
+_FIRST_FIGURES = ("champion_error_map.png", "champion_importances.png", "comparison_overall.png")
 #: Leaderboard columns the model page shows, in this order.
 LEADERBOARD_COLUMNS = (
     "rank",
     "candidate",
     "data_version",
     "model_type",
+    "eligible",
+    "population_rmse",
+    "population_mae",
+    "population_r2",
+    "holdout_rank",
     "holdout_rmse",
     "holdout_mae",
     "holdout_r2",
@@ -169,9 +176,11 @@ def _static_names() -> set[str]:
 
 
 def _number(text: str | None) -> Any:
-    """A CSV cell as int, float or text; empty and NaN cells as ``None`` (JSON has no NaN)."""
+    """A CSV cell as int, float, bool or text; empty and NaN cells as ``None`` (no NaN in JSON)."""
     if text is None or text == "":
         return None
+    if text in ("True", "False"):
+        return text == "True"
     try:
         value = float(text)
     except ValueError:
@@ -216,7 +225,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _last_report(reporting: Path) -> dict[str, Any]:
-    """The leaderboard, comparison figures and promotion decision under ``08_reporting``."""
+    """The leaderboard, figures and promotion decision under ``08_reporting``."""
     board_path = reporting / "leaderboard.csv"
     with board_path.open(newline="") as handle:
         rows = [
@@ -224,8 +233,11 @@ def _last_report(reporting: Path) -> dict[str, Any]:
             for row in csv.DictReader(handle)
         ]
     figures = sorted(
-        (p.name for p in reporting.glob("comparison_*.png") if _FIGURE.fullmatch(p.name)),
-        key=lambda name: (name != "comparison_overall.png", name),
+        (p.name for p in reporting.glob("*.png") if _FIGURE.fullmatch(p.name)),
+        key=lambda name: (
+            _FIRST_FIGURES.index(name) if name in _FIRST_FIGURES else len(_FIRST_FIGURES),
+            name,
+        ),
     )
     promotion_path = reporting / "promotion_decision.json"
     try:
@@ -313,11 +325,11 @@ def create_router(data_root: Path | str, *, env: str | None = None) -> APIRouter
 
     @router.get("/ui/api/report/figures/{name}", include_in_schema=False)
     def figure(name: str) -> Response:
-        """One comparison figure of the last report (PNG)."""
+        """One figure of the last report (PNG)."""
         path = reporting / name
         if not _FIGURE.fullmatch(name) or not path.is_file():
             return JSONResponse(
-                {"detail": f"No comparison figure {name!r} in the last report."},
+                {"detail": f"No figure {name!r} in the last report."},
                 status_code=404,
             )
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})

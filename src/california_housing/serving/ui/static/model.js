@@ -26,10 +26,13 @@ function card(model, promotion) {
       el("dt", {}, "Version"), el("dd", { id: "champion-version" }, model.version),
       el("dt", {}, "Candidate"), el("dd", { id: "champion-candidate" }, model.candidate || "unknown"),
       el("dt", {}, "Data version"), el("dd", {}, model.data_version || "unknown"),
-      el("dt", {}, "Holdout RMSE"), el("dd", { id: "champion-rmse" },
+      el("dt", {}, "Test RMSE"), el("dd", { id: "champion-rmse" },
+        model.population_rmse === null || model.population_rmse === undefined
+          ? "not recorded (promoted before the served population was configured)"
+          : `${fixed(model.population_rmse, 4)} (≈ ${dollars(model.population_rmse)} typical error, on the test rows of ${model.population || "the served population"})`),
+      el("dt", {}, "Common-holdout RMSE"), el("dd", {},
         model.holdout_rmse === null || model.holdout_rmse === undefined
-          ? "not recorded"
-          : `${fixed(model.holdout_rmse, 4)} (≈ ${dollars(model.holdout_rmse)} typical error, on the common holdout)`),
+          ? "not recorded" : `${fixed(model.holdout_rmse, 4)} (the test rows every data version contains)`),
       el("dt", {}, "Promoted"), el("dd", {}, promotedText(model, promotion)),
       el("dt", {}, "Loaded by the service"), el("dd", {}, when(model.loaded_at)),
       el("dt", {}, "Training domain"), el("dd", {}, rules.length ? rules.join(", ") : "all rows (no rules)"),
@@ -59,16 +62,18 @@ function leaderboard(report, model) {
   const columns = [
     ["rank", "Rank", (v) => v], ["candidate", "Candidate", (v) => v],
     ["data_version", "Data", (v) => v], ["model_type", "Model", (v) => v],
-    ["holdout_rmse", "Holdout RMSE", (v) => fixed(v, 4)], ["holdout_mae", "Holdout MAE", (v) => fixed(v, 4)],
-    ["holdout_r2", "Holdout R²", (v) => fixed(v, 4)], ["holdout_mape", "Holdout MAPE %", (v) => fixed(v, 2)],
+    ["eligible", "Covers the population", (v) => (v ? "yes" : "no")],
+    ["population_rmse", "RMSE", (v) => fixed(v, 4)], ["population_mae", "MAE", (v) => fixed(v, 4)],
+    ["population_r2", "R²", (v) => fixed(v, 4)],
+    ["holdout_rank", "Holdout rank", (v) => v], ["holdout_rmse", "Holdout RMSE", (v) => fixed(v, 4)],
     ["rmse", "Own-test RMSE", (v) => fixed(v, 4)], ["train_seconds", "Train s", (v) => fixed(v, 2)],
   ];
-  const numeric = new Set(["rank", "holdout_rmse", "holdout_mae", "holdout_r2", "holdout_mape", "rmse", "train_seconds"]);
+  const numeric = new Set(["rank", "population_rmse", "population_mae", "population_r2", "holdout_rank", "holdout_rmse", "rmse", "train_seconds"]);
   const champion = championRow(report.leaderboard, model);
   return el(
     "section", { class: "card" },
     el("h3", {}, "Leaderboard of the last report"),
-    el("p", { class: "muted", id: "leaderboard-note" }, `Written ${when(report.updated_at)}. Ranked by RMSE on the common holdout (the test rows every data version contains). ${championNote(champion, model)}`),
+    el("p", { class: "muted", id: "leaderboard-note" }, `Written ${when(report.updated_at)}. Ranked as the promotion gate ranks: candidates whose data version covers the served population first, by their RMSE on its test rows (RMSE, MAE, R²). The holdout columns are the cross-version comparison on the common holdout (the test rows every data version contains). ${championNote(champion, model)}`),
     el("div", { class: "scroll" }, el("table", { id: "leaderboard" },
       el("thead", {}, el("tr", {}, columns.map(([key, title]) => el("th", { class: numeric.has(key) ? "num" : null }, title)))),
       el("tbody", {}, report.leaderboard.map((row) => el(
@@ -79,18 +84,20 @@ function leaderboard(report, model) {
 
 function figures(report) {
   const captions = {
-    "comparison_overall.png": "Every candidate on the common holdout (the best in green).",
-    "comparison_by_version.png": "RMSE by data version: common holdout and each version's own test split.",
+    "champion_error_map.png": "The champion's errors by location on the served population's test rows, metro centres marked.",
+    "champion_importances.png": "What the champion relies on: its feature importances.",
+    "comparison_overall.png": "Every candidate: the gate's score on the served population (the best eligible in green) next to the common holdout.",
+    "comparison_by_version.png": "RMSE by data version: served population, common holdout and each version's own test split.",
     "comparison_by_model.png": "Common-holdout RMSE by model type.",
   };
   return el(
     "section", { class: "card" },
-    el("h3", {}, "Comparison figures"),
+    el("h3", {}, "Figures of the last report"),
     report.figures.length
       ? report.figures.map((figure) => el("figure", {},
         el("img", { src: figure.url, alt: captions[figure.name] || figure.name, loading: "lazy" }),
         el("figcaption", {}, captions[figure.name] || figure.name)))
-      : el("p", { class: "muted" }, "The last report has no comparison figures."),
+      : el("p", { class: "muted" }, "The last report has no figures."),
   );
 }
 

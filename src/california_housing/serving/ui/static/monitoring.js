@@ -50,9 +50,9 @@ function liveError(live) {
       `Not assessed: ${rows ?? 0} prediction(s) of the served version have feedback${live && live.min_rows ? ` (at least ${live.min_rows} needed)` : ""}.`);
   }
   return el("dl", { class: "facts", id: "live-error" },
-    el("dt", {}, "Rows with feedback"), el("dd", {}, live.rows),
+    el("dt", {}, "Rows with feedback at test places"), el("dd", {}, live.rows),
     el("dt", {}, "Live RMSE"), el("dd", {}, fixed(live.rmse, 4)),
-    el("dt", {}, "Holdout RMSE"), el("dd", {}, fixed(live.holdout_rmse, 4)),
+    el("dt", {}, "RMSE at promotion"), el("dd", {}, fixed(live.reference_rmse, 4)),
     el("dt", {}, "Change"), el("dd", {}, live.rmse_change === null || live.rmse_change === undefined
       ? "n/a" : `${live.rmse_change >= 0 ? "+" : ""}${(live.rmse_change * 100).toFixed(1)} %`),
     el("dt", {}, "Live MAE"), el("dd", {}, fixed(live.mae, 4)));
