@@ -39,7 +39,7 @@ def write_benchmark_log(root: Path, rows: int = PREDICTIONS, feedback: int = FEE
     import numpy as np  # noqa: PLC0415
 
     from california_housing.datasets import CaliforniaHousingDataset  # noqa: PLC0415
-    from tests.pipelines.monitoring.prediction_log import log_rows, write_log  # noqa: PLC0415
+    from california_housing.serving.log.synthetic import log_rows, write_log  # noqa: PLC0415
 
     raw = CaliforniaHousingDataset().load()
     rng = np.random.default_rng(0)

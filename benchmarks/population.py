@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import KEDRO, PYTHON, log, project_copy, run_kedro
-from benchmarks.serving import _free_port, _server
+from california_housing.processes import free_port
 
 BATCH = 1_000
 
@@ -52,25 +52,25 @@ def time_population(repeat: int) -> dict[str, Any]:
         rows = pd.read_parquet(_latest(root, "population_test.parquet"))
         coverage = json.loads(_latest(root, "population_coverage.json").read_text())
         versions = yaml.safe_load((root / "conf/base/parameters_data_processing.yml").read_text())
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [str(KEDRO), "serve", "--host", "127.0.0.1", "--port", str(port)]
         served, flagged = [], []
-        with _server(command, root, url, "/ready", "kedro-serve"):
+        with served(command, root, url, "/ready", "kedro-serve"):
             model = json.loads(urllib.request.urlopen(url + "/model").read())  # noqa: S310
             for start in range(0, len(rows), BATCH):
                 batch = rows.iloc[start : start + BATCH][RAW_FEATURES].to_dict(orient="records")
                 answer = _post(url + "/predict", {"rows": batch})["predictions"]
                 served += [p["predicted_MedHouseVal"] for p in answer]
                 flagged += [p["out_of_domain"] for p in answer]
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         mlflow = PYTHON.with_name("mlflow")
         command = [
             str(mlflow), "models", "serve", "-m", f"models:/california-housing/{model['version']}",
             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
         ]  # fmt: skip
-        with _server(command, root, url, "/ping", "mlflow-models-serve"):
+        with served(command, root, url, "/ping", "mlflow-models-serve"):
             body = {"dataframe_split": rows[RAW_FEATURES].to_dict(orient="split", index=False)}
             other = np.asarray(_post(url + "/invocations", body)["predictions"], float)
     predicted, actual = np.asarray(served, float), rows[TARGET].to_numpy()

@@ -21,17 +21,17 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import KEDRO, PYTHON, BenchmarkError, child_env, log, project_copy
+from california_housing.processes import ProcessError, free_port, http_ok, started
 
 SECONDS = 30.0  # per measurement (all passes together)
 # Short on purpose: back-to-back 1,000-row batches are ~100,000 rows/s, more than the SQLite
@@ -40,17 +40,6 @@ SECONDS = 30.0  # per measurement (all passes together)
 BATCH_SECONDS = 1.0
 MODEL_NAME = "california-housing"  # conf/base's registered model name
 SERVED_VERSION = "v4"  # the whole-state version of conf/base, the one the gate promotes
-ROW = {
-    "MedInc": 8.3252,
-    "HouseAge": 41.0,
-    "AveRooms": 6.984127,
-    "AveBedrms": 1.02381,
-    "Population": 322.0,
-    "AveOccup": 2.555556,
-    "Latitude": 37.88,
-    "Longitude": -122.23,
-}
-
 REGISTER = """
 import sys
 import mlflow
@@ -93,12 +82,6 @@ print(registered.version)
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _group_cpu_seconds(pgid: int) -> float:
     """User + system CPU time of the live processes of a process group, in seconds."""
     ticks = 0
@@ -130,39 +113,22 @@ def _group_peak_rss_mb(pgid: int) -> float:
 
 
 @contextmanager
-def _server(command: list[str], cwd: Path, url: str, ready_path: str, label: str):
-    logs = cwd / "logs"
-    logs.mkdir(exist_ok=True)
-    with (logs / f"{label}.log").open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=child_env() | {"MLFLOW_TRACKING_URI":
-            f"sqlite:///{cwd}/mlflow.db"}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+def served(
+    command: list[str], cwd: Path, url: str, ready_path: str, label: str
+) -> Iterator[subprocess.Popen]:
+    """Run a server in the project copy until the block ends (logs under ``logs/<label>.log``).
+
+    Raises:
+        BenchmarkError: When it exits, or is not ready in 240 s.
+    """
+    environ = child_env() | {"MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db"}
+    ready, log_path = http_ok(url + ready_path), cwd / "logs" / f"{label}.log"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                tail = (logs / f"{label}.log").read_text(errors="replace")[-2000:]
-                raise BenchmarkError(f"{label} exited with {process.returncode}:\n{tail}")
-            try:
-                with urllib.request.urlopen(url + ready_path, timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchmarkError(f"{label} did not get ready in 240 s")
-            time.sleep(0.5)
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        with started(command, ready=ready, log_path=log_path, cwd=cwd, env=environ,
+                     timeout=240) as process:  # fmt: skip
+            yield process
+    except ProcessError as exc:
+        raise BenchmarkError(f"{label}: {exc}") from None
 
 
 def _wrk(url: str, body: bytes, connections: int, seconds: float, root: Path) -> dict[str, Any]:
@@ -275,6 +241,8 @@ def _measure(
 
 def time_serving(repeat: int) -> dict[str, Any]:
     """Measure both servers on the same champion; see the module docstring."""
+    from california_housing.schema import EXAMPLE_ROW as ROW  # noqa: PLC0415 (pandas)
+
     if shutil.which("wrk") is None:
         raise BenchmarkError("wrk is not installed: apt-get install -y wrk")
     with project_copy() as root:
@@ -293,21 +261,21 @@ def time_serving(repeat: int) -> dict[str, Any]:
             "batch": json.dumps({"dataframe_records": [ROW] * 1000}).encode(),
         }
         results: dict[str, Any] = {}
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [str(KEDRO), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        with _server(command, root, url, "/ready", "kedro-serve") as process:
+        with served(command, root, url, "/ready", "kedro-serve") as process:
             results["kedro_serve"] = _measure(url + "/predict", bodies, repeat, root, process.pid)
             results["kedro_serve"]["peak_rss_mb"] = _group_peak_rss_mb(process.pid)
             results["kedro_serve"] |= _drain(url, results["kedro_serve"]["passes"])
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         mlflow = PYTHON.with_name("mlflow")
         command = [
             str(mlflow), "models", "serve", "-m", f"models:/{MODEL_NAME}@champion",
             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1",
         ]  # fmt: skip
-        with _server(command, root, url, "/ping", "mlflow-models-serve") as process:
+        with served(command, root, url, "/ping", "mlflow-models-serve") as process:
             results["mlflow_models_serve"] = _measure(
                 url + "/invocations", mlflow_bodies, repeat, root, process.pid
             )

@@ -218,6 +218,8 @@ def container_env(store: Path) -> dict[str, str]:
         "KEDRO_ENV": "test",
         "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db",
         "SERVING_LOG_DB_URL": "sqlite:////app/data/prediction_log.db",
+        # the image binds every address, which the service refuses without a key
+        "SERVING_API_KEY": "container-test-key",
     }
 
 

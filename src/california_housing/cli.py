@@ -68,18 +68,21 @@ def serve(  # noqa: PLR0917 (click passes options by position)
     """Serve the registry's champion over HTTP (see README, "Serving").
 
     Settings come from the environment's configuration (serving: in parameters_serving.yml,
-    mlflow.yml, credentials.yml), as `kedro run --env ENV` reads them; MLFLOW_TRACKING_URI,
-    SERVING_LOG_DB_URL, SERVING_MODEL_ALIAS and SERVING_API_KEY override them.
+    mlflow.yml, credentials.yml), as `kedro run --env ENV` reads them; environment variables
+    SERVING_<SETTING> (SERVING_LOG_DB_URL, SERVING_API_KEY...) and MLFLOW_TRACKING_URI
+    override them. Without an API key it serves the loopback address only.
     """
     import uvicorn  # noqa: PLC0415
 
     from california_housing.serving.app import create_app  # noqa: PLC0415
-    from california_housing.serving.config import load_settings  # noqa: PLC0415
+    from california_housing.serving.settings import load_settings  # noqa: PLC0415
 
     try:
         settings = load_settings(env, metadata.project_path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if (refusal := settings.refusal(host)) is not None:
+        raise click.ClickException(refusal)
     server_options = {"host": host, "port": port, **server_settings(log_level)}
     if workers == 1:
         uvicorn.run(create_app(settings), **server_options)

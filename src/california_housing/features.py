@@ -3,16 +3,12 @@
 Every engineered feature in :data:`FEATURES` is a deterministic function of one raw row, so
 computing it before the train/test split leaks nothing. The same functions run inside every
 logged model (:class:`FeatureEngineer` is the first step of its sklearn ``Pipeline``), so a
-model takes the eight raw columns and cannot drift from how its training data was built.
-
-A new feature is one function registered in :data:`FEATURES`; a data version picks
-features by name in ``conf/base/parameters_data_processing.yml``.
-
-Neighbourhood features (the target statistics of the nearest training block groups) depend
-on other rows' targets, so they are not row-wise: :class:`NeighbourhoodFeatures` is a fitted
-step of the model itself, learnt from the train split only and shipped inside the model.
-
-This module imports nothing else of the project: a registered model carries it as its code.
+model takes the eight raw columns and cannot drift from how its training data was built. A
+new feature is one function in :data:`FEATURES`; a data version picks features by name in
+``conf/base/parameters_data_processing.yml``. Neighbourhood features depend on other rows'
+targets: :class:`NeighbourhoodFeatures` is a fitted step of the model itself, learnt from
+the train split only. This module imports nothing else of the project: a registered model
+carries it as its code.
 """
 
 from __future__ import annotations
@@ -147,6 +143,14 @@ def add_features(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return frame.assign(**{name: FEATURES[name](frame) for name in names})
 
 
+def _check_matrix(X: np.ndarray, columns: np.ndarray) -> None:
+    """Fail on a matrix that does not hold one column per fitted input column."""
+    if X.ndim != 2 or X.shape[1] != len(columns):
+        raise ValueError(
+            f"Expected a matrix of {len(columns)} columns {list(columns)}, got shape {X.shape}."
+        )
+
+
 class FeatureEngineer(TransformerMixin, BaseEstimator):
     """sklearn transformer that adds engineered features to the raw columns.
 
@@ -188,11 +192,7 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
                 model's signature accepts any type, so that integer columns pass).
         """
         if isinstance(X, np.ndarray):
-            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"Expected a matrix of {self.n_features_in_} columns "
-                    f"{list(self.feature_names_in_)}, got shape {X.shape}."
-                )
+            _check_matrix(X, self.feature_names_in_)
             columns = dict(zip(self.feature_names_in_, X.T, strict=True))
             added = [np.asarray(FEATURES[name](columns), dtype="float64") for name in self.features]
             return np.column_stack([X, *added]) if added else X
@@ -215,13 +215,10 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
     For each row: the mean and the median target of its ``k`` nearest training rows (by
     great-circle distance between coordinates), their mean distance in km, and the mean
     target of its ``k_wide`` nearest (a wider neighbourhood). ``fit`` keeps the training
-    rows' coordinates and targets (the model's own neighbour index: training rows only),
-    and ``transform`` looks new rows up in it.
-
+    rows' coordinates and targets, and ``transform`` looks new rows up in them.
     ``fit_transform`` (what a ``Pipeline`` calls while fitting) cross-fits, as sklearn's
-    ``TargetEncoder`` does: the training rows are cut into ``folds`` and each fold's
-    statistics come from an index of the other folds, so a training row never sees its own
-    target. ``fit(X, y).transform(X)`` would not, and is not what training uses.
+    ``TargetEncoder`` does: each of ``folds`` folds gets its statistics from an index of the
+    other folds, so a training row never sees its own target.
 
     Args:
         k: Neighbours per row.
@@ -334,11 +331,7 @@ class NeighbourhoodFeatures(TransformerMixin, BaseEstimator):
 
     def _points(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if isinstance(X, np.ndarray):
-            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"Expected a matrix of {self.n_features_in_} columns "
-                    f"{list(self.feature_names_in_)}, got shape {X.shape}."
-                )
+            _check_matrix(X, self.feature_names_in_)
             names = list(self.feature_names_in_)
             return unit_vectors(X[:, names.index("Latitude")], X[:, names.index("Longitude")])
         return unit_vectors(X["Latitude"], X["Longitude"])

@@ -13,6 +13,28 @@ import jinja2
 
 from california_housing.schema import TARGET, TARGET_UNIT
 
+#: Error metrics of a candidate, on each set of test rows it is scored on.
+METRICS = ("rmse", "mae", "r2", "mape")
+#: Columns of the leaderboard (reporting pipeline) and of the web UI's copy of it, in order.
+LEADERBOARD_COLUMNS = [
+    "rank",
+    "candidate",
+    "data_version",
+    "model_type",
+    "eligible",
+    *(f"population_{m}" for m in METRICS),
+    "holdout_rank",
+    *(f"holdout_{m}" for m in METRICS),
+    *METRICS,
+    "train_seconds",
+    "n_population",
+    "n_holdout",
+    "n_test",
+    "run_id",
+    "parent_run_id",
+    "start_time",
+]
+
 
 def rules_text(filters: dict[str, dict[str, float]]) -> str:
     """``{"Longitude": {"lt": -119.0}}`` -> ``Longitude < -119.0``; no filter: ``all rows``."""

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
     import pandera.pandas as pa
 
 TARGET = "MedHouseVal"
-#: Unit of the target (the median house value of a block group), and so of RMSE and MAE.
+#: A model's estimate of the target: the column batch inference writes, the field the service
+#: answers and the column of its prediction log.
+PREDICTION = f"predicted_{TARGET}"
+#: Unit of the target (the median house value of a block group), and so of predictions,
+#: RMSE and MAE.
 TARGET_UNIT = "$100,000"
 
 #: The eight raw feature columns, in the order scikit-learn's fetcher returns them.
@@ -34,6 +38,19 @@ RAW_FEATURES: list[str] = [
     "Latitude",
     "Longitude",
 ]
+
+#: A real row of the data (its first block group, in Berkeley): the API's example, the row
+#: a model is tried on before it is served, the logged model's input example.
+EXAMPLE_ROW: dict[str, float] = {
+    "MedInc": 8.3252,
+    "HouseAge": 41.0,
+    "AveRooms": 6.984127,
+    "AveBedrms": 1.02381,
+    "Population": 322.0,
+    "AveOccup": 2.555556,
+    "Latitude": 37.88,
+    "Longitude": -122.23,
+}
 
 #: Plausible ``(low, high)`` per column, checked as ``low < value <= high`` (``None``: no
 #: bound): wide enough for any real block group in California, narrow enough to catch unit

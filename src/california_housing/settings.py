@@ -57,13 +57,12 @@ def pinned(distribution: str, marker: str = "", other_build: str = "") -> str:
 
 
 def utc_hours_ago(hours: float | int) -> str:  # `int` too: omegaconf checks the hint
-    """``${utc_hours_ago:168}`` -> the UTC time 168 hours ago, ``YYYY-MM-DD HH:MM:SS``.
+    """``${utc_hours_ago:168}`` -> the time 168 hours ago, ISO 8601 in UTC, to the second.
 
-    The default start of the monitoring window; this text form compares correctly with
-    the timestamps SQLAlchemy stores in SQLite and is parsed by PostgreSQL.
+    The default start of the monitoring window (``datasets.PredictionLogDataset`` reads it).
     """
     moment = datetime.now(UTC) - timedelta(hours=float(hours))
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(timespec="seconds")
 
 
 def warn_if_not_running_src() -> None:

@@ -106,16 +106,7 @@ def _post(url: str, body: Mapping[str, Any], api_key: str | None, timeout: float
     request = urllib.request.Request(  # noqa: S310 (the URL is the user's service)
         url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:500]
-        raise TrafficError(f"POST {url} answered {exc.code}: {detail}") from None
-    except urllib.error.URLError as exc:
-        raise TrafficError(
-            f"Cannot reach {url} ({exc.reason}); is `kedro serve` running there?"
-        ) from None
+    return _answer(request, timeout)
 
 
 def get_json(url: str, timeout: float = 10.0) -> Any:
@@ -128,14 +119,21 @@ def get_json(url: str, timeout: float = 10.0) -> Any:
     Returns:
         The decoded JSON.
     """
+    return _answer(urllib.request.Request(url), timeout)  # noqa: S310 (the user's service)
+
+
+def _answer(request: urllib.request.Request, timeout: float) -> Any:
+    """The decoded JSON answer; a refusal or an unreachable service is a :class:`TrafficError`."""
+    what = f"{request.get_method()} {request.full_url}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        raise TrafficError(f"GET {url} answered {exc.code}") from None
+        detail = exc.read().decode(errors="replace")[:500]
+        raise TrafficError(f"{what} answered {exc.code}: {detail}") from None
     except urllib.error.URLError as exc:
         raise TrafficError(
-            f"Cannot reach {url} ({exc.reason}); is `kedro serve` running there?"
+            f"Cannot reach {request.full_url} ({exc.reason}); is `kedro serve` running there?"
         ) from None
 
 
@@ -163,14 +161,8 @@ def replay(
         that answered), ``out_of_domain`` and ``prediction_ids``.
     """
     base = base_url.rstrip("/")
-    summary: dict[str, Any] = {
-        "rows": 0,
-        "requests": 0,
-        "feedback_rows": 0,
-        "out_of_domain": 0,
-        "model_versions": {},
-        "prediction_ids": [],
-    }
+    counts = dict.fromkeys(("rows", "requests", "feedback_rows", "out_of_domain"), 0)
+    summary: dict[str, Any] = counts | {"model_versions": {}, "prediction_ids": []}
     for start in range(0, len(frame), max(batch_rows, 1)):
         part = frame.iloc[start : start + batch_rows]
         answer = _post(

@@ -4,13 +4,10 @@ import itertools
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 from pathlib import Path
 
 import joblib
@@ -27,6 +24,7 @@ from california_housing.datasets import MlflowCandidateRunsDataset, MlflowChampi
 from california_housing.datasets.mlflow_datasets import RUN_COLUMNS
 from california_housing.modelling import build_estimator, make_model
 from california_housing.pipelines.reporting.nodes import build_leaderboard, decide_promotion
+from california_housing.processes import free_port, http_ok, started
 from california_housing.schema import RAW_FEATURES, TARGET
 from california_housing.settings import CONFIG_LOADER_ARGS
 
@@ -564,47 +562,25 @@ def test_mlflow_models_serve_answers_where_the_project_is_not_installed(
     bare_venv, promoted, tmp_path
 ):
     model_uri, rows, expected = promoted
-    with socket.socket() as probe:  # a free port on 127.0.0.1
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    with started(  # the server's workers share its process group
         [bare_venv / "bin" / command[0], *command[1:], "--host", "127.0.0.1", "--port", str(port)],
+        ready=http_ok(f"{url}/ping"),
+        log_path=tmp_path / "serve.log",
         cwd=tmp_path,
         env=bare_env(bare_venv),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # the server's workers share its process group
-    )
-    try:
+    ):
         body = json.dumps({"dataframe_split": rows.to_dict(orient="split", index=False)})
-        answer = _post_when_ready(f"http://127.0.0.1:{port}", body, server)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+        answer = _invoke(url, body)
 
     assert rows["HouseAge"].dtype == "int64"  # sent as JSON integers
     np.testing.assert_allclose(answer["predictions"], expected, rtol=1e-5)
 
 
-def _post_when_ready(url: str, body: str, server) -> dict:
-    """Wait (up to 3 minutes on a busy machine) for /ping, then POST /invocations."""
-    deadline = time.monotonic() + 180
-    while True:
-        assert server.poll() is None, "the model server exited; see serve.log"
-        try:
-            if requests.get(f"{url}/ping", timeout=5).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "the model server did not start in 3 minutes"
-        time.sleep(1)
+def _invoke(url: str, body: str) -> dict:
+    """POST /invocations of a ready model server."""
     headers = {"Content-Type": "application/json"}
     response = requests.post(f"{url}/invocations", data=body, headers=headers, timeout=60)
     assert response.ok, response.text

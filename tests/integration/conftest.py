@@ -11,18 +11,14 @@ that user owns. The tests need ``initdb`` and ``postgres`` (on PATH, or Debian's
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from california_housing.processes import free_port, http_ok, started, stop_group
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MLFLOW = Path(sys.executable).with_name("mlflow")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def postgres_bin() -> Path | None:
@@ -50,18 +41,6 @@ def postgres_bin() -> Path | None:
             return folder
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
-
-
-def stop_group(process: subprocess.Popen, first: signal.Signals = signal.SIGTERM) -> None:
-    """Stop the process group that ``process`` leads: ``first``, then SIGKILL after 5 s."""
-    for sig, timeout in ((first, 5), (signal.SIGKILL, 15)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @dataclass
@@ -108,29 +87,26 @@ def postgres() -> Iterator[Postgres]:
         as_user |= {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": str(root)}
     port = free_port()
-    process = None
     try:
         subprocess.run(
             [folder / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E",
              "UTF8"],
             check=True, capture_output=True, env=env, **as_user,
         )  # fmt: skip
-        with log.open("w") as out:
-            os.chown(log, account.pw_uid, account.pw_gid)
-            process = subprocess.Popen(
-                [folder / "postgres", "-D", data, "-p", str(port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-                 "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=100"],
-                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                **as_user,
-            )  # fmt: skip
+        log.touch()
+        os.chown(log, account.pw_uid, account.pw_gid)
         server = Postgres(port, folder, user)
-        _wait_for(lambda: _can_connect(server), 60, process, log, "PostgreSQL")
-        yield server
+        with started(
+            [folder / "postgres", "-D", data, "-p", str(port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+             "-c", "fsync=off", "-c", "synchronous_commit=off",
+             "-c", "full_page_writes=off", "-c", "max_connections=100"],
+            ready=lambda: _can_connect(server), log_path=log, env=env, timeout=60,
+            stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+            **as_user,
+        ):  # fmt: skip
+            yield server
     finally:
-        if process is not None:
-            stop_group(process, signal.SIGINT)  # SIGINT: PostgreSQL's fast shutdown
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -148,21 +124,17 @@ def mlflow_server(postgres: Postgres) -> Iterator[MlflowServer]:
     backend = postgres.create_database("mlflow")
     root = Path(tempfile.mkdtemp(prefix="california-housing-mlflow-"))
     port = free_port()
-    log = root / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with started(
             [MLFLOW, "server", "--backend-store-uri", backend,
              "--artifacts-destination", (root / "artifacts").as_uri(), "--serve-artifacts",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
+            ready=http_ok(f"{url}/health"), log_path=root / "server.log", cwd=root,
             env=os.environ | {"MLFLOW_DISABLE_TELEMETRY": "true"},
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _http_ok(f"{url}/health"), 180, process, log, "mlflow server")
-        yield MlflowServer(url, root / "artifacts")
+        ):  # fmt: skip
+            yield MlflowServer(url, root / "artifacts")
     finally:
-        stop_group(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -264,20 +236,3 @@ def _can_connect(server: Postgres) -> bool:
     except psycopg.OperationalError:
         return False
     return True
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _wait_for(ready, timeout: float, process: subprocess.Popen, log: Path, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            state = "exited" if process.poll() is not None else f"not ready after {timeout} s"
-            raise RuntimeError(f"{what} {state}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)

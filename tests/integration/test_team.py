@@ -19,7 +19,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from tests.integration.conftest import TeamProject, free_port, set_heartbeat, stop_group
+from california_housing.processes import free_port, http_ok, started, stop_group
+from tests.integration.conftest import TeamProject, set_heartbeat
 
 pytestmark = [
     pytest.mark.integration,
@@ -196,22 +197,13 @@ def test_optuna_dashboard_serves_the_team_study(team_project):
         lambda trial: trial.suggest_float("x", 0, 1), n_trials=2
     )
     port = free_port()
-    dashboard = subprocess.Popen(
+    url = f"http://127.0.0.1:{port}/api/studies"
+    with started(
         [Path(sys.executable).with_name("optuna-dashboard"), project.storage,
          "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline, studies = time.monotonic() + 60, None
-        while studies is None:
-            assert dashboard.poll() is None and time.monotonic() < deadline
-            try:
-                url = f"http://127.0.0.1:{port}/api/studies"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    studies = json.load(response)["study_summaries"]
-            except OSError:
-                time.sleep(0.5)
-    finally:
-        stop_group(dashboard)
+        ready=http_ok(url), log_path=project.root / "dashboard.log", timeout=60,
+    ):  # fmt: skip
+        with urllib.request.urlopen(url, timeout=5) as response:
+            studies = json.load(response)["study_summaries"]
 
     assert [s["study_name"] for s in studies] == [STUDY]

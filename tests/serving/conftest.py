@@ -3,7 +3,7 @@
 ``served`` (module scope) is a running service of the ``project`` fixture (a copy of the
 project after ``kedro run --env test``). ``start_server`` starts more of them with other
 settings. Every server runs in its own process group and is stopped (SIGTERM, then SIGKILL)
-even when the test fails.
+even when the test fails (``california_housing.processes``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,8 @@ import yaml
 from kedro.config import OmegaConfigLoader
 
 from california_housing.datasets.mlflow_datasets import log_portable_model
-from california_housing.serving.schemas import EXAMPLE_ROW
+from california_housing.processes import free_port, http_ok, started, stop_group
+from california_housing.schema import EXAMPLE_ROW
 from california_housing.settings import CONFIG_LOADER_ARGS
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
@@ -37,13 +37,6 @@ ROW = dict(EXAMPLE_ROW)  # a real row of the data
 EAST_ROW = ROW | {"Latitude": 34.05, "Longitude": -117.9}  # outside v2/v3's domain
 INLAND_CAPPED = {"MedHouseVal": {"le": 5.0}, "Longitude": {"lt": -119.0}}  # v2's and v3's filters
 REGISTERED_MODEL = "california-housing-test"
-
-
-def free_port() -> int:
-    """A port the OS says is free on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -63,16 +56,9 @@ class Server:
         """What the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
         """Signal the process group and wait; SIGKILL it if it does not exit in time."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+        return stop_group(self.process, sig, timeout)
 
 
 def serving_env(project: Path, name: str, **serving) -> str:
@@ -93,9 +79,14 @@ def serving_env(project: Path, name: str, **serving) -> str:
 
 @contextmanager
 def start_server(
-    project: Path, tmp_path: Path, *, env: str = "test", extra_env: dict | None = None
+    project: Path,
+    tmp_path: Path,
+    *,
+    env: str = "test",
+    extra_env: dict | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """``kedro serve --env ENV`` in ``project`` with its own prediction log under ``tmp_path``.
+    """``kedro serve --env ENV [args]`` in ``project``, its prediction log under ``tmp_path``.
 
     Yields:
         The server, once ``/health`` answers (it may not be ready: see ``wait_ready``).
@@ -109,32 +100,12 @@ def start_server(
         **(extra_env or {}),
     }
     environ.pop("KEDRO_ENV", None)
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [KEDRO, "serve", "--env", env, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env=environ,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path, db_path)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"kedro serve exited with {process.returncode}:\n{server.output()}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"kedro serve did not answer in 180 s:\n{server.output()}")
-            time.sleep(0.3)
-        yield server
-    finally:
-        server.stop()
+    command = [KEDRO, "serve", "--env", env, "--host", "127.0.0.1", "--port", str(port), *args]
+    url = f"http://127.0.0.1:{port}"
+    with started(
+        command, ready=http_ok(f"{url}/health"), log_path=log_path, cwd=project, env=environ
+    ) as process:
+        yield Server(url, process, log_path, db_path)
 
 
 def wait_ready(server: Server, ready: bool = True, timeout: float = 60.0) -> None:

@@ -1,15 +1,18 @@
 """The contract endpoints of a real ``kedro serve`` on the e2e project's champion."""
 
+import itertools
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import mlflow
 import pandas as pd
 import pytest
 
 from california_housing.pipelines.inference.nodes import score_rows, validate_rows
-from california_housing.schema import RAW_FEATURES
+from california_housing.schema import RAW_FEATURES, TARGET_UNIT
 from tests.serving.conftest import API_KEY, EAST_ROW, INLAND_CAPPED, ROW, start_server, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -55,7 +58,7 @@ def test_predict_answers_rows_in_order_and_logs_each_one(client, served):
     assert body["model_name"] == REGISTERED_MODEL
     first, east, third = body["predictions"]
     assert first["predicted_MedHouseVal"] == third["predicted_MedHouseVal"]
-    assert first["unit"] == "100k USD"
+    assert first["unit"] == TARGET_UNIT  # "$100,000"
     assert (first["out_of_domain"], first["domain_violations"]) == (False, [])
     assert (east["out_of_domain"], east["domain_violations"]) == (False, [])  # LA is served
     assert len({p["prediction_id"] for p in body["predictions"]}) == 3
@@ -270,3 +273,38 @@ def test_rows_outside_a_filtered_champions_domain_are_answered_and_flagged(speci
     assert (first["out_of_domain"], first["domain_violations"]) == (False, [])
     assert (east["out_of_domain"], east["domain_violations"]) == (True, ["Longitude lt -119.0"])
     assert f'serving_rows_out_of_domain_total{{model_version="{model["version"]}"}} 1.0' in text
+
+
+def test_health_answers_while_a_10000_row_batch_is_scored(served):
+    """One worker: the batch is scored off the event loop, which keeps answering."""
+    batch = [ROW | {"MedInc": 1.0 + i % 90 / 10, "Latitude": 33.0 + i % 80 / 10}
+             for i in range(10_000)]  # fmt: skip
+    answered: list[tuple[float, int]] = []  # (when, status) of each /health
+    finished = threading.Event()
+
+    def poll_health() -> None:
+        with httpx.Client(base_url=served.url, timeout=30) as health:
+            while not finished.is_set():
+                status = health.get("/health").status_code
+                answered.append((time.perf_counter(), status))
+
+    with served.client() as client:
+        poller = threading.Thread(target=poll_health)
+        poller.start()
+        try:
+            time.sleep(0.2)
+            sent = time.perf_counter()
+            answer = client.post("/predict", json={"rows": batch})
+            done = time.perf_counter()
+        finally:
+            finished.set()
+            poller.join()
+
+    assert answer.status_code == 200
+    assert len(answer.json()["predictions"]) == 10_000
+    during = [when for when, status in answered if sent < when < done and status == 200]
+    times = [sent, *during, done]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # the loop stalls only to read the body and to write the answer, not while scoring
+    assert len(during) >= 5, (len(during), done - sent)
+    assert max(gaps) < 0.5 * (done - sent), (max(gaps), done - sent)

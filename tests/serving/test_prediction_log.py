@@ -5,13 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from california_housing.schema import RAW_FEATURES
-from california_housing.serving.app import new_ids
-from california_housing.serving.prediction_log import (
-    FEEDBACK_COLUMNS,
-    PREDICTION_COLUMNS,
-    PredictionLog,
-    migrate,
-)
+from california_housing.serving.log.store import LogSchemaError, create_tables
+from california_housing.serving.log.tables import FEEDBACK_COLUMNS, PREDICTION_COLUMNS
+from california_housing.serving.log.writer import PredictionLog
+from california_housing.serving.routes.predict import new_ids
 
 
 def _prediction(version: int = 1, created_at: datetime | None = None, **changes) -> dict:
@@ -175,24 +172,25 @@ def test_page_filters_by_version_and_time(log):
     assert (total, page[0]["prediction_id"]) == (2, old["prediction_id"])
 
 
-def test_an_older_log_gets_the_missing_columns(tmp_path):
-    db_path = tmp_path / "old.db"
+def test_a_table_without_the_logs_columns_is_refused_naming_them(tmp_path):
+    db_path = tmp_path / "other.db"
     with sqlite3.connect(db_path) as db:
         db.execute("CREATE TABLE predictions (prediction_id TEXT PRIMARY KEY, request_id TEXT)")
 
     log = PredictionLog(f"sqlite:///{db_path}")
-    log.open()
-    log.close()
+    with pytest.raises(LogSchemaError, match=r"'predictions' without the columns \['created_at'"):
+        log.open()
 
-    with sqlite3.connect(db_path) as db:
+    with sqlite3.connect(db_path) as db:  # left as it was
         columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
-    assert columns[:2] == ["prediction_id", "request_id"]
-    assert {"model_version", "latency_ms", *RAW_FEATURES} <= set(columns)
+    assert columns == ["prediction_id", "request_id"]
 
 
-def test_migrate_is_idempotent(log):
-    migrate(log._engine)
-    migrate(log._engine)
+def test_creating_the_tables_is_idempotent(log):
+    create_tables(log.store.engine)
+    create_tables(log.store.engine)
+    _, page = log.page(limit=1, offset=0)
+    assert page == []
 
 
 def test_in_memory_sqlite_is_refused_with_a_way_out():

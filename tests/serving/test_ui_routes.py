@@ -1,4 +1,4 @@
-"""The UI router's own routes on a bare FastAPI app: pages, form fields, report, monitoring."""
+"""The UI's own routes and ``/monitoring/latest`` on a service that is not started."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import json
 import math
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from california_housing.schema import RAW_FEATURES, raw_schema
 from california_housing.serving.app import create_app
-from california_housing.serving.config import load_settings
-from california_housing.serving.ui import create_router, feature_fields
+from california_housing.serving.settings import ServingSettings, load_settings
+from california_housing.serving.ui import feature_fields
 from tests.conftest import REPO_ROOT
 
 HEADER = [
@@ -35,10 +34,19 @@ def data_root(tmp_path):
 
 
 @pytest.fixture
-def client(data_root):
-    app = FastAPI()
-    app.include_router(create_router(data_root, env="test"))
-    return TestClient(app)
+def client(data_root, tmp_path):
+    """The service's app, not started (no model, no log), with the reports under data_root."""
+    reporting = data_root / "08_reporting"
+    settings = ServingSettings(
+        model_name="california-housing-test",
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        log_db_url=f"sqlite:///{tmp_path}/log.db",
+        leaderboard_path=reporting / "leaderboard.csv",
+        promotion_path=reporting / "promotion_decision.json",
+        monitoring_decision_path=reporting / "monitoring" / "decision.json",
+        env="test",
+    )
+    return TestClient(create_app(settings))
 
 
 def test_feature_fields_follow_the_raw_schema():
@@ -157,7 +165,9 @@ def test_the_service_serves_the_ui_of_its_environment(monkeypatch):
     monkeypatch.delenv("KEDRO_ENV", raising=False)
     settings = load_settings("test", REPO_ROOT)
     assert settings.env == "test"
-    assert settings.data_root == f"{REPO_ROOT.as_posix()}/data/test"
+    reporting = REPO_ROOT / "data" / "test" / "08_reporting"  # the test environment's catalog
+    assert settings.leaderboard_path == reporting / "leaderboard.csv"
+    assert settings.monitoring_decision_path == reporting / "monitoring" / "decision.json"
 
     app = create_app(settings)
     client = TestClient(app)  # not started: no model loaded, no log opened

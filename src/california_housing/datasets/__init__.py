@@ -16,7 +16,7 @@ from california_housing.datasets.optuna_datasets import (
     OptunaStudyDataset,
     OptunaTrialRunsDataset,
 )
-from california_housing.datasets.prediction_log import PredictionLogQueryDataset
+from california_housing.datasets.prediction_log import PredictionLogDataset
 
 __all__ = [
     "CaliforniaHousingDataset",
@@ -29,5 +29,5 @@ __all__ = [
     "MlflowMonitoringRunDataset",
     "OptunaStudyDataset",
     "OptunaTrialRunsDataset",
-    "PredictionLogQueryDataset",
+    "PredictionLogDataset",
 ]

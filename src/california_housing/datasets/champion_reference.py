@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
+
+from california_housing.datasets.load_only import LoadOnlyDataset
 
 
-class ChampionSplitsDataset(AbstractDataset[None, dict[str, Any]]):
+class ChampionSplitsDataset(LoadOnlyDataset):
     """The train and test splits the registry's champion was trained and tested on (load-only).
 
     The champion's registry entry names its data version (tag ``data_version``) and its
@@ -19,6 +21,8 @@ class ChampionSplitsDataset(AbstractDataset[None, dict[str, Any]]):
     (a retrain whose candidates the promotion gate refused, say) is not mistaken for the
     champion's training data.
     """
+
+    written_by = "data_processing writes the splits"
 
     def __init__(
         self,
@@ -76,14 +80,6 @@ class ChampionSplitsDataset(AbstractDataset[None, dict[str, Any]]):
             found["split_version"] = usable[-1]
             found[split] = pd.read_parquet(path / usable[-1] / path.name)
         return found
-
-    def save(self, data: None) -> None:
-        """The splits are written by data_processing.
-
-        Raises:
-            DatasetError: Always.
-        """
-        raise DatasetError("ChampionSplitsDataset is load-only.")
 
     def _describe(self) -> dict[str, Any]:
         return {"registered_model_name": self._name, "filepath": self._filepath}

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import AbstractDataset
+
+from california_housing.datasets.load_only import LoadOnlyDataset
 
 #: Columns of a candidate-runs table besides the metrics (``metrics.<name>`` -> ``<name>``).
 RUN_COLUMNS = {
@@ -24,7 +26,7 @@ RUN_COLUMNS = {
 }
 
 
-class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
+class MlflowCandidateRunsDataset(LoadOnlyDataset):
     """Every finished candidate run of an MLflow experiment, as a table (load-only).
 
     A candidate run is a child run tagged ``candidate`` (see ``tracking.py``). The table
@@ -32,6 +34,8 @@ class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
     candidates of the ``kedro run`` that loads the table count too, although their runs end
     with it; runs that failed, or were left running by a killed ``kedro run``, do not.
     """
+
+    written_by = "the pipelines that make the runs write them"
 
     def __init__(self, experiment_name: str, metadata: dict[str, Any] | None = None) -> None:
         """Configure the dataset.
@@ -69,14 +73,6 @@ class MlflowCandidateRunsDataset(AbstractDataset[None, pd.DataFrame]):
         # a tag no run has (git_commit outside a git work tree) is no column: reindex
         table = runs.reindex(columns=[*RUN_COLUMNS, *metrics]).rename(columns=RUN_COLUMNS | metrics)
         return table.reset_index(drop=True)
-
-    def save(self, data: None) -> None:
-        """Runs are written by the pipelines that make them.
-
-        Raises:
-            DatasetError: Always.
-        """
-        raise DatasetError("MlflowCandidateRunsDataset is load-only.")
 
     def _describe(self) -> dict[str, Any]:
         return {"experiment_name": self._experiment_name}

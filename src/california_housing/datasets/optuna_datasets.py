@@ -9,12 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
+
+from california_housing.datasets.load_only import LoadOnlyDataset
 
 logger = logging.getLogger(__name__)
 
 
-class OptunaStudyDataset(AbstractDataset[None, Any]):
+class OptunaStudyDataset(LoadOnlyDataset):
     """An Optuna study kept in an Optuna storage (SQLite by default, any RDB URL).
 
     Loading creates the study, or re-opens it when it exists, so an interrupted search
@@ -29,6 +31,8 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
           storage: sqlite:///${project_root:}/data/06_models/optuna.db
           study_name: california-housing-{version}-xgboost
     """
+
+    written_by = "trials are stored as they run"
 
     def __init__(
         self,
@@ -118,20 +122,12 @@ class OptunaStudyDataset(AbstractDataset[None, Any]):
                 time.sleep(0.5 * attempt)
         return connect()
 
-    def save(self, data: Any) -> None:
-        """Trials are written to the storage as they finish; nothing to save.
-
-        Raises:
-            DatasetError: Always.
-        """
-        raise DatasetError("OptunaStudyDataset is load-only: trials are stored as they run.")
-
     def _describe(self) -> dict[str, Any]:
         storage = self._storage.split("@")[-1]  # no password in logs
         return {"storage": storage, "study_name": self._study_name}
 
 
-class OptunaTrialRunsDataset(AbstractDataset[None, "TrialRunLogger"]):
+class OptunaTrialRunsDataset(LoadOnlyDataset):
     """The MLflow runs of a candidate's Optuna trials, written as each trial finishes.
 
     Loading returns an Optuna callback (:class:`TrialRunLogger`) bound, by explicit run
@@ -148,6 +144,8 @@ class OptunaTrialRunsDataset(AbstractDataset[None, "TrialRunLogger"]):
           type: california_housing.datasets.OptunaTrialRunsDataset
           candidate: "{version}.{model}"
     """
+
+    written_by = "trials are logged as they end"
 
     def __init__(
         self,
@@ -181,14 +179,6 @@ class OptunaTrialRunsDataset(AbstractDataset[None, "TrialRunLogger"]):
             return TrialRunLogger(None, self._candidate, self._metric_name)
         run_id = tracking.candidate_run_id(self._candidate, parent)
         return TrialRunLogger(run_id, self._candidate, self._metric_name)
-
-    def save(self, data: None) -> None:
-        """Trial runs are written as the trials finish; nothing to save.
-
-        Raises:
-            DatasetError: Always.
-        """
-        raise DatasetError("OptunaTrialRunsDataset is load-only: trials are logged as they end.")
 
     def _describe(self) -> dict[str, Any]:
         return {"candidate": self._candidate, "metric_name": self._metric_name}

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from california_housing.filters import check_filters
+from california_housing.schema import EXAMPLE_ROW, RAW_FEATURES
 from california_housing.scoring import MatrixModel, score
 
 logger = logging.getLogger(__name__)
 
 #: A real row, scored once by every model before it is served.
-WARMUP_ROW = np.array([[8.3252, 41.0, 6.984127, 1.02381, 322.0, 2.555556, 37.88, -122.23]])
+WARMUP_ROW = np.array([[EXAMPLE_ROW[name] for name in RAW_FEATURES]])
 
 
 class NoChampionError(RuntimeError):

@@ -1,9 +1,10 @@
-"""Request and response schemas of the API, derived from the one raw schema.
+"""Request and response bodies of the API, derived from the one raw schema.
 
 A row's fields are ``schema.RAW_FEATURES`` with the bounds of ``schema.RANGES``
 (``low < value <= high``) and finite values only, so a row the API accepts is a row the
 ``inference`` pipeline accepts. Numbers only: integers are accepted where floats are
-expected, strings and booleans are not.
+expected, strings and booleans are not. Column names (the target, the prediction) are the
+constants of ``schema.py``.
 """
 
 from __future__ import annotations
@@ -11,23 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from typing_extensions import TypedDict
 
-from california_housing.schema import RANGES, RAW_FEATURES, TARGET
-
-UNIT = "100k USD"
-
-EXAMPLE_ROW = {
-    "MedInc": 8.3252,
-    "HouseAge": 41,
-    "AveRooms": 6.984127,
-    "AveBedrms": 1.02381,
-    "Population": 322,
-    "AveOccup": 2.555556,
-    "Latitude": 37.88,
-    "Longitude": -122.23,
-}
+from california_housing.schema import (
+    EXAMPLE_ROW,
+    PREDICTION,
+    RANGES,
+    RAW_FEATURES,
+    TARGET,
+    TARGET_UNIT,
+)
 
 
 def _number(name: str) -> Any:
@@ -43,30 +38,27 @@ Row = TypedDict("Row", {name: _number(name) for name in RAW_FEATURES})  # type: 
 Row.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
 
 
-def predict_request_model(max_rows: int) -> type[BaseModel]:
-    """The ``/predict`` body model for a row limit.
+class PredictRequest(BaseModel):
+    """Body of ``/predict``."""
 
-    Args:
-        max_rows: Most rows per request.
-
-    Returns:
-        A pydantic model ``{"rows": [Row, ...]}`` with 1..max_rows rows.
-    """
-    return create_model(
-        "PredictRequest",
-        __config__=ConfigDict(
-            extra="forbid", json_schema_extra={"examples": [{"rows": [EXAMPLE_ROW]}]}
-        ),
-        rows=(list[Row], Field(min_length=1, max_length=max_rows)),
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"rows": [EXAMPLE_ROW]}]}
     )
+
+    rows: Annotated[
+        list[Row],
+        Field(min_length=1, description="1 to serving.max_rows (10,000 by default) rows"),
+    ]
 
 
 class PredictionOut(BaseModel):
     """One prediction, in the order of the request's rows."""
 
+    model_config = ConfigDict(validate_by_name=True)
+
     prediction_id: str = Field(description="uuid4 hex; give it back to /feedback")
-    predicted_MedHouseVal: float
-    unit: str = Field(UNIT, description="Unit of the prediction")
+    predicted: float = Field(alias=PREDICTION, description=f"In {TARGET_UNIT}")
+    unit: str = Field(TARGET_UNIT, description="Unit of the prediction")
     out_of_domain: bool = Field(description="Outside the model's training domain")
     domain_violations: list[str] = Field(description="Rules of the training domain broken")
 
@@ -74,22 +66,29 @@ class PredictionOut(BaseModel):
 class PredictResponse(BaseModel):
     """Answer of ``/predict``."""
 
+    model_config = ConfigDict(protected_namespaces=())
+
     model_name: str
     model_version: int
     predictions: list[PredictionOut]
-
-    model_config = ConfigDict(protected_namespaces=())
 
 
 class FeedbackItem(BaseModel):
     """The observed value for a prediction."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_by_name=True)
 
     prediction_id: Annotated[str, Field(min_length=1, max_length=64)]
-    MedHouseVal: Annotated[
+    observed: Annotated[
         float,
-        Field(strict=True, allow_inf_nan=False, gt=RANGES[TARGET][0], le=RANGES[TARGET][1]),
+        Field(
+            alias=TARGET,
+            strict=True,
+            allow_inf_nan=False,
+            gt=RANGES[TARGET][0],
+            le=RANGES[TARGET][1],
+            description=f"The observed {TARGET}, in {TARGET_UNIT}",
+        ),
     ]
 
 
@@ -125,36 +124,36 @@ class ModelInfo(BaseModel):
     run_id: str | None
 
 
-class PredictionRecord(BaseModel):
-    """One logged prediction, as ``/predictions`` lists it."""
+class ReloadResponse(ModelInfo):
+    """Answer of ``/reload``: the model now served, and whether it changed."""
 
-    model_config = ConfigDict(protected_namespaces=())
+    changed: bool
 
-    prediction_id: str
-    request_id: str
-    created_at: datetime
-    model_name: str
-    model_version: int
-    MedInc: float
-    HouseAge: float
-    AveRooms: float
-    AveBedrms: float
-    Population: float
-    AveOccup: float
-    Latitude: float
-    Longitude: float
-    predicted_MedHouseVal: float
-    out_of_domain: bool
-    domain_violations: list[str]
-    latency_ms: float
-    MedHouseVal: float | None = Field(None, description="Feedback, when received")
+
+#: One logged prediction with its feedback, as ``/predictions`` lists it (the columns of the
+#: log's ``predictions`` table, then the observed value).
+PredictionRecord = create_model(
+    "PredictionRecord",
+    __config__=ConfigDict(protected_namespaces=()),
+    __doc__="One logged prediction, as ``/predictions`` lists it.",
+    prediction_id=(str, ...),
+    request_id=(str, ...),
+    created_at=(datetime, ...),
+    model_name=(str, ...),
+    model_version=(int, ...),
+    **{name: (float, ...) for name in [*RAW_FEATURES, PREDICTION]},  # type: ignore[arg-type]
+    out_of_domain=(bool, ...),
+    domain_violations=(list[str], ...),
+    latency_ms=(float, ...),
+    **{TARGET: (float | None, Field(None, description="Feedback, when received"))},  # type: ignore[arg-type]
+)
 
 
 class PredictionsPage(BaseModel):
     """Answer of ``/predictions``."""
 
     total: int
-    items: list[PredictionRecord]
+    items: list[PredictionRecord]  # type: ignore[valid-type]
 
 
 class Status(BaseModel):
@@ -164,4 +163,7 @@ class Status(BaseModel):
     detail: str | None = None
 
 
-ROWS_ADAPTER = TypeAdapter(list[Row])
+class Problem(BaseModel):
+    """An error: what is wrong and, where it helps, how to fix it."""
+
+    detail: Any

@@ -17,7 +17,7 @@ from california_housing.pipelines.monitoring.nodes import (
     summarise_traffic,
 )
 from california_housing.schema import RAW_FEATURES, TARGET
-from tests.pipelines.monitoring.prediction_log import log_rows
+from california_housing.serving.log.synthetic import log_rows
 
 MONITORING = {
     "window": {"since": "2026-01-01 00:00:00", "until": "2026-02-01 00:00:00"},

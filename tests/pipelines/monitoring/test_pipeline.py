@@ -1,7 +1,7 @@
 """The monitoring pipeline on generated data and a SQLite prediction log (contract schema).
 
-The log is read through the catalog's own SQL (kedro-datasets' SQLQueryDataset, the
-queries of conf/base/catalog.yml); the champion is a real model fitted on the v2 train
+The log is read through the catalog's own queries (``PredictionLogDataset`` entries of
+conf/base/catalog.yml); the champion is a real model fitted on the v2 train
 split of generated rows with the real schema; the MLflow run lands in a SQLite tracking
 store in tmp_path.
 """
@@ -14,17 +14,17 @@ import yaml
 from kedro.io import AbstractDataset, DataCatalog, DatasetError, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from california_housing.datasets import MlflowMonitoringRunDataset, PredictionLogQueryDataset
+from california_housing.datasets import MlflowMonitoringRunDataset, PredictionLogDataset
 from california_housing.datasets.california_housing_dataset import synthetic_california_housing
 from california_housing.pipelines.data_processing.nodes import assign_split, validate_raw
 from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.monitoring import create_pipeline
 from california_housing.pipelines.monitoring.nodes import PREDICTION
 from california_housing.schema import RAW_FEATURES
+from california_housing.serving.log.synthetic import log_rows, write_log
 from california_housing.traffic import scenario_rows
 from tests.helpers import REPO_ROOT, KeptMemoryDataset, parameter_datasets, version_splits
 from tests.mlflow_store import copied_store
-from tests.pipelines.monitoring.prediction_log import log_rows, write_log
 
 SINCE, UNTIL = "2026-01-01 00:00:00", "2026-01-08 00:00:00"
 START = datetime(2026, 1, 2, tzinfo=UTC)
@@ -96,8 +96,8 @@ def _run(setting, url, tmp_path):
         "monitoring": setting["parameters"]["monitoring"] | {"window": window["params"]}
     }
     datasets = {
-        name: PredictionLogQueryDataset(
-            sql=catalog_yaml[name]["sql"], credentials={"con": url}, load_args=window
+        name: PredictionLogDataset(
+            query=catalog_yaml[name]["query"], credentials={"con": url}, window=window["params"]
         )
         for name in ("monitoring_predictions", "monitoring_feedback")
     }

@@ -19,15 +19,14 @@ from optuna.trial import TrialState
 
 from california_housing.datasets import OptunaStudyDataset
 from california_housing.pipelines.data_science.nodes import fit_model
-from california_housing.pipelines.tuning import create_pipeline, nodes
+from california_housing.pipelines.tuning import create_pipeline, nodes, records
 from california_housing.pipelines.tuning.nodes import (
     cv_objective,
-    plot_study,
     search_settings,
-    trials_table,
     tune_hyperparameters,
     tuned_model_spec,
 )
+from california_housing.pipelines.tuning.records import plot_study, trials_table
 from california_housing.pipelines.tuning.search_space import SearchSpaceError
 from california_housing.schema import RAW_FEATURES
 from tests.helpers import project_parameters, version_splits
@@ -327,7 +326,7 @@ def test_no_fold_starts_once_a_trial_is_pruned(monkeypatch, train):
 
 
 def test_each_finished_trial_logs_one_progress_line(caplog, train):
-    caplog.set_level(logging.INFO, logger=nodes.__name__)
+    caplog.set_level(logging.INFO, logger=records.__name__)
 
     tune_hyperparameters(optuna.create_study(), no_runs, train, MODEL, V3, tiny_tuning())
 

@@ -16,7 +16,7 @@ from california_housing.modelling import (
     predictions_figure,
     regression_metrics,
 )
-from california_housing.schema import RAW_FEATURES, TARGET
+from california_housing.schema import RAW_FEATURES, TARGET, TARGET_UNIT
 
 
 def fit_model(
@@ -119,7 +119,7 @@ def plot_predictions(predictions: pd.DataFrame, model: Pipeline, candidate: str)
     """
     title = (
         f"{candidate} ({type(model[-1]).__name__}): own test split, "
-        f"{len(predictions):,} rows, {TARGET} in $100,000"
+        f"{len(predictions):,} rows, {TARGET} in {TARGET_UNIT}"
     )
     return predictions_figure(
         predictions["actual"].to_numpy(), predictions["predicted"].to_numpy(), title

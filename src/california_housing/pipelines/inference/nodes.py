@@ -66,7 +66,7 @@ def score_rows(
     scores = score(champion["model"], feature_matrix(rows), version.get("filters") or {})
     return pd.DataFrame(
         {
-            f"predicted_{schema.TARGET}": scores.predictions,
+            schema.PREDICTION: scores.predictions,
             "out_of_domain": scores.out_of_domain,
             # a CSV cell: the broken rules joined with "; " ("" inside the domain)
             "domain_violations": ["; ".join(v) for v in scores.violations],

@@ -11,9 +11,8 @@ import pandas as pd
 
 from california_housing.pipelines.monitoring import stats
 from california_housing.places import at_places
-from california_housing.schema import RAW_FEATURES, TARGET
+from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 
-PREDICTION = f"predicted_{TARGET}"
 OBSERVED = f"observed_{TARGET}"
 #: How the score live error is compared with reads.
 _REFERENCE = {"population_rmse": "test RMSE", "holdout_rmse": "common-holdout RMSE"}

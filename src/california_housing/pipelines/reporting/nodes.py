@@ -21,32 +21,13 @@ import pandas as pd
 
 from california_housing.filters import row_mask
 from california_housing.modelling import regression_metrics
-from california_housing.reports import render
+from california_housing.reports import LEADERBOARD_COLUMNS, render
 from california_housing.schema import RAW_FEATURES, TARGET
 
 #: The gate's score: RMSE on the served population's test rows.
 GATE_METRIC = "population_rmse"
 #: The cross-version comparison: RMSE on the rows every data version contains.
 HOLDOUT_METRIC = "holdout_rmse"
-METRICS = ("rmse", "mae", "r2", "mape")
-LEADERBOARD_COLUMNS = [
-    "rank",
-    "candidate",
-    "data_version",
-    "model_type",
-    "eligible",
-    *(f"population_{m}" for m in METRICS),
-    "holdout_rank",
-    *(f"holdout_{m}" for m in METRICS),
-    *METRICS,
-    "train_seconds",
-    "n_population",
-    "n_holdout",
-    "n_test",
-    "run_id",
-    "parent_run_id",
-    "start_time",
-]
 
 
 def build_leaderboard(

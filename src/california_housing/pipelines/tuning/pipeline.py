@@ -6,11 +6,11 @@ from california_housing import structure
 from california_housing.pipelines.data_science.nodes import fit_model
 from california_housing.pipelines.data_science.pipeline import candidate, evaluation_template
 from california_housing.pipelines.tuning.nodes import (
-    plot_study,
     tune_hyperparameters,
     tuned_model_spec,
     version_tuning,
 )
+from california_housing.pipelines.tuning.records import plot_study
 from california_housing.tracking import candidate_name
 
 

@@ -1,33 +1,32 @@
 """Routes of the web UI: the pages, their static files and the read-only data they show.
 
 The pages talk to the service's JSON endpoints; the routes here only add what the API has
-no endpoint for. They read files the pipelines wrote under the configured data root
-(``${globals:data_root}``), never the model:
+no endpoint for. They read files the pipelines wrote where the catalog places them
+(``ServingSettings.leaderboard_path`` and ``promotion_path``), never the model:
 
 - ``GET /ui/api/config``: the form's fields, their descriptions, units and valid ranges
   (the ranges are ``california_housing.schema.RANGES``, not retyped);
-- ``GET /ui/api/report``: the last report's leaderboard, figures and promotion decision
-  (``08_reporting/``), and ``GET /ui/api/report/figures/{name}`` for one figure;
-- ``GET /monitoring/latest``: the latest monitoring decision
-  (``08_reporting/monitoring/decision.json``), or 404 saying how to make one.
+- ``GET /ui/api/report``: the last report's leaderboard (``reports.LEADERBOARD_COLUMNS``),
+  figures and promotion decision, and ``GET /ui/api/report/figures/{name}`` for one figure.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
+from california_housing.reports import LEADERBOARD_COLUMNS
 from california_housing.schema import RANGES, RAW_FEATURES
+from california_housing.serving.dependencies import SettingsDep
+from california_housing.serving.files import env_option, modified, read_json, shown
 
 #: The pages: path, title, one-line purpose and script (page.html is their one template).
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -65,27 +64,6 @@ _MEDIA_TYPES = {
 _FIGURE = re.compile(r"(comparison_[a-z0-9_]+|champion_error_map|champion_importances)\.png")
 #: The figures the model page shows first, in this order; the others follow by name.
 _FIRST_FIGURES = ("champion_error_map.png", "champion_importances.png", "comparison_overall.png")
-#: Leaderboard columns the model page shows, in this order.
-LEADERBOARD_COLUMNS = (
-    "rank",
-    "candidate",
-    "data_version",
-    "model_type",
-    "eligible",
-    "population_rmse",
-    "population_mae",
-    "population_r2",
-    "holdout_rank",
-    "holdout_rmse",
-    "holdout_mae",
-    "holdout_r2",
-    "holdout_mape",
-    "rmse",
-    "train_seconds",
-    "run_id",
-    "start_time",
-)
-
 #: What each raw column means (scikit-learn's description of the data), its unit, a default
 #: for the form (the real data's medians; a block group in Berkeley) and the input step.
 FEATURE_HELP: dict[str, dict[str, Any]] = {
@@ -191,11 +169,6 @@ def _number(text: str | None) -> Any:
     return int(value) if integer else value
 
 
-def _no_constant(_name: str) -> None:
-    """NaN and Infinity in a JSON file become ``null`` (a JSON answer cannot carry them)."""
-    return None
-
-
 def _pages() -> dict[str, bytes]:
     """Each page's HTML: page.html with its title, purpose, script and the navigation."""
     template = Template(_static("page.html").decode())
@@ -211,22 +184,9 @@ def _pages() -> dict[str, bytes]:
     return pages
 
 
-def _html_route(html: bytes) -> Any:
-    def serve_page() -> Response:
-        """A page of the UI."""
-        return Response(html, media_type=_MEDIA_TYPES[".html"])
-
-    return serve_page
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file, NaN and Infinity read as ``None``; raises OSError or ValueError."""
-    return json.loads(path.read_text(), parse_constant=_no_constant)
-
-
-def _last_report(reporting: Path) -> dict[str, Any]:
-    """The leaderboard, figures and promotion decision under ``08_reporting``."""
-    board_path = reporting / "leaderboard.csv"
+def _last_report(board_path: Path, promotion_path: Path | None) -> dict[str, Any]:
+    """The leaderboard, the figures beside it and the promotion decision."""
+    reporting = board_path.parent
     with board_path.open(newline="") as handle:
         rows = [
             {column: _number(row.get(column)) for column in LEADERBOARD_COLUMNS}
@@ -239,139 +199,91 @@ def _last_report(reporting: Path) -> dict[str, Any]:
             name,
         ),
     )
-    promotion_path = reporting / "promotion_decision.json"
     try:
-        promotion = _read_json(promotion_path) | {"decided_at": _modified(promotion_path)}
+        promotion = read_json(promotion_path) | {"decided_at": modified(promotion_path)}
     except (OSError, ValueError, TypeError):  # none yet, or not a decision
         promotion = None
     return {
         "leaderboard": rows,
         "figures": [{"name": name, "url": f"/ui/api/report/figures/{name}"} for name in figures],
         "promotion": promotion,
-        "updated_at": _modified(board_path),
+        "updated_at": modified(board_path),
     }
 
 
-def _modified(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+_PAGES = _pages()
+_ASSETS = _static_names()
+#: The pages and their files are not part of the API's OpenAPI description.
+router = APIRouter(include_in_schema=False)
 
 
-def create_router(data_root: Path | str, *, env: str | None = None) -> APIRouter:
-    """Build the UI's routes.
+def _page(path: str) -> Any:
+    def serve_page() -> Response:
+        """A page of the UI."""
+        return Response(_PAGES[path], media_type=_MEDIA_TYPES[".html"])
 
-    Args:
-        data_root: The project's data root (``${globals:data_root}``, absolute or relative
-            to the working directory): where the reporting and monitoring pipelines write.
-        env: The Kedro environment the service runs in, named in the pages' hints
-            (``kedro serve --env ENV``, ``kedro run --env ENV``).
+    return serve_page
 
-    Returns:
-        A router with the pages under ``/ui`` and ``GET /monitoring/latest``; include it
-        with ``app.include_router(...)``.
-    """
-    root = Path(data_root)
-    reporting = root / "08_reporting"
-    decision_path = reporting / "monitoring" / "decision.json"
-    env_option = f" --env {env}" if env else ""
-    try:
-        shown_root = root.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:  # outside the project: do not show a machine's path
-        shown_root = "${globals:data_root}"
-    assets = _static_names()
-    router = APIRouter()
-    for path, html in _pages().items():
-        router.add_api_route(path, _html_route(html), methods=["GET"], include_in_schema=False)
 
-    @router.get("/ui", include_in_schema=False)
-    def ui_root() -> RedirectResponse:
-        """``/ui`` -> ``/ui/`` (relative links in the pages need the slash)."""
-        return RedirectResponse("/ui/")
+for _path in _PAGES:
+    router.add_api_route(_path, _page(_path), methods=["GET"])
 
-    @router.get("/ui/static/{name}", include_in_schema=False)
-    def static_file(name: str) -> Response:
-        """A page's CSS or JavaScript file."""
-        if name not in assets:
-            return JSONResponse({"detail": f"No UI file {name!r}."}, status_code=404)
-        return Response(
-            _static(name),
-            media_type=_MEDIA_TYPES[Path(name).suffix],
-            headers={"Cache-Control": "no-cache"},
-        )
 
-    @router.get("/ui/api/config", include_in_schema=False)
-    def config() -> dict[str, Any]:
-        """The form's fields and the commands the pages suggest."""
-        return {
-            "features": feature_fields(),
-            "env": env,
-            "serve_command": f"kedro serve{env_option}",
-            "run_command": f"kedro run{env_option}",
-            "monitoring_command": f"kedro run{env_option} --pipelines monitoring",
-        }
+@router.get("/ui")
+def ui_root() -> RedirectResponse:
+    """``/ui`` -> ``/ui/`` (relative links in the pages need the slash)."""
+    return RedirectResponse("/ui/")
 
-    @router.get("/ui/api/report", include_in_schema=False)
-    def report() -> Response:
-        """The last report: leaderboard, figure names and the promotion decision."""
-        if not (reporting / "leaderboard.csv").is_file():
-            return JSONResponse(
-                {
-                    "detail": f"No report yet: {shown_root}/08_reporting/leaderboard.csv does "
-                    f"not exist. Run `kedro run{env_option}` (its reporting pipeline ranks "
-                    "the candidates and draws the comparison figures)."
-                },
-                status_code=404,
-            )
-        return JSONResponse(_last_report(reporting))
 
-    @router.get("/ui/api/report/figures/{name}", include_in_schema=False)
-    def figure(name: str) -> Response:
-        """One figure of the last report (PNG)."""
-        path = reporting / name
-        if not _FIGURE.fullmatch(name) or not path.is_file():
-            return JSONResponse(
-                {"detail": f"No figure {name!r} in the last report."},
-                status_code=404,
-            )
-        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
-
-    @router.get(
-        "/monitoring/latest",
-        tags=["monitoring"],
-        responses={
-            200: {"description": "The latest decision.json of the monitoring pipeline"},
-            404: {"description": "The monitoring pipeline has not run yet"},
-            503: {"description": "decision.json is being written or is damaged"},
-        },
+@router.get("/ui/static/{name}")
+def static_file(name: str) -> Response:
+    """A page's CSS or JavaScript file."""
+    if name not in _ASSETS:
+        return JSONResponse({"detail": f"No UI file {name!r}."}, status_code=404)
+    return Response(
+        _static(name),
+        media_type=_MEDIA_TYPES[Path(name).suffix],
+        headers={"Cache-Control": "no-cache"},
     )
-    def monitoring_latest() -> Response:
-        """The latest monitoring decision: retrain or not, why, drift per feature, live error."""
-        if not decision_path.is_file():
-            return JSONResponse(
-                {
-                    "detail": "No monitoring decision yet: "
-                    f"{shown_root}/08_reporting/monitoring/decision.json does not exist. "
-                    f"Run `kedro run{env_option} --pipelines monitoring` once the service "
-                    "has logged predictions."
-                },
-                status_code=404,
-            )
-        try:
-            decision = _read_json(decision_path)
-        except (OSError, ValueError):
-            return JSONResponse(
-                {
-                    "detail": "The monitoring decision could not be read (it is being written "
-                    f"or is damaged); retry, or rerun `kedro run{env_option} --pipelines "
-                    "monitoring`."
-                },
-                status_code=503,
-            )
-        if not isinstance(decision, dict):
-            return JSONResponse(
-                {"detail": "The monitoring decision is not a JSON object; rerun monitoring."},
-                status_code=503,
-            )
-        decision.setdefault("written_at", _modified(decision_path))
-        return JSONResponse(decision)
 
-    return router
+
+@router.get("/ui/api/config")
+def config(settings: SettingsDep) -> dict[str, Any]:
+    """The form's fields and the commands the pages suggest."""
+    option = env_option(settings.env)
+    return {
+        "features": feature_fields(),
+        "env": settings.env,
+        "serve_command": f"kedro serve{option}",
+        "run_command": f"kedro run{option}",
+        "monitoring_command": f"kedro run{option} --pipelines monitoring",
+    }
+
+
+@router.get("/ui/api/report")
+def report(settings: SettingsDep) -> Response:
+    """The last report: leaderboard, figure names and the promotion decision."""
+    board = settings.leaderboard_path
+    if board is None or not board.is_file():
+        return JSONResponse(
+            {
+                "detail": f"No report yet: {shown(board, 'leaderboard')} does not exist. Run "
+                f"`kedro run{env_option(settings.env)}` (its reporting pipeline ranks the "
+                "candidates and draws the comparison figures)."
+            },
+            status_code=404,
+        )
+    return JSONResponse(_last_report(board, settings.promotion_path))
+
+
+def _reporting_folder(settings: SettingsDep) -> Path | None:
+    return settings.leaderboard_path.parent if settings.leaderboard_path else None
+
+
+@router.get("/ui/api/report/figures/{name}")
+def figure(name: str, reporting: Annotated[Path | None, Depends(_reporting_folder)]) -> Response:
+    """One figure of the last report (PNG)."""
+    path = reporting / name if reporting is not None else None
+    if path is None or not _FIGURE.fullmatch(name) or not path.is_file():
+        return JSONResponse({"detail": f"No figure {name!r} in the last report."}, 404)
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})

@@ -131,7 +131,7 @@ function showPrediction(answer) {
     el("div", { class: "muted" }, "Predicted median house value"),
     el("div", { class: "price", id: "price" }, dollars(value)),
     el("div", { class: "muted" },
-      `MedHouseVal = ${fixed(value, 4)} (unit: ${prediction.unit || "100k USD"}) · model `,
+      `MedHouseVal = ${fixed(value, 4)} (unit: ${prediction.unit}) · model `,
       el("strong", { id: "model-version" }, `${answer.model_name} version ${answer.model_version}`)),
   ];
   if (prediction.out_of_domain) {

@@ -1,8 +1,8 @@
-"""A prediction log with the service's schema (the team contract), written for tests.
+"""A prediction log written without a service: rows as ``kedro serve`` logs them.
 
-Tables ``predictions`` and ``feedback`` as ``kedro serve`` creates them, filled from a
-frame of rows with their predictions; used by the monitoring and retrain tests and by
-``python -m benchmarks monitoring``.
+For the tests of the monitoring and retrain pipelines and for ``python -m benchmarks
+monitoring``: :func:`log_rows` makes the rows a service would have logged for given inputs
+and predictions, :func:`write_log` appends them to a log (its tables created if missing).
 """
 
 from __future__ import annotations
@@ -13,43 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    create_engine,
-)
 
-from california_housing.schema import RAW_FEATURES, TARGET
+from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
+from california_housing.serving.log.store import create_log_engine, create_tables
+from california_housing.serving.log.tables import feedback, predictions
 
-metadata = MetaData()
-predictions = Table(
-    "predictions",
-    metadata,
-    Column("prediction_id", Text, primary_key=True),
-    Column("request_id", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("model_name", Text, nullable=False),
-    Column("model_version", Integer, nullable=False),
-    *(Column(name, Float, nullable=False) for name in RAW_FEATURES),
-    Column(f"predicted_{TARGET}", Float, nullable=False),
-    Column("out_of_domain", Boolean, nullable=False),
-    Column("domain_violations", Text, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-)
-feedback = Table(
-    "feedback",
-    metadata,
-    Column("prediction_id", Text, ForeignKey("predictions.prediction_id"), primary_key=True),
-    Column(TARGET, Float, nullable=True),  # nullable only so tests can write a corrupt row
-    Column("received_at", DateTime(timezone=True), nullable=False),
-)
+#: The rule a row east of this longitude breaks (the filtered data versions' domain).
+_EAST = -119.0
 
 
 def log_rows(
@@ -84,21 +54,18 @@ def log_rows(
     start = start or datetime.now(UTC) - timedelta(hours=1)
     n = len(rows)
     ids = [uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | i).hex for i in range(n)]
-    created = [start + timedelta(seconds=seconds_apart * i) for i in range(n)]
+    east = rows["Longitude"].to_numpy() >= _EAST
     logged = pd.DataFrame(
         {
             "prediction_id": ids,
             "request_id": [f"req-{seed}-{i // batch_rows}" for i in range(n)],
-            "created_at": created,
+            "created_at": [start + timedelta(seconds=seconds_apart * i) for i in range(n)],
             "model_name": model_name,
             "model_version": model_version,
             **{c: rows[c].to_numpy(float) for c in RAW_FEATURES},
-            f"predicted_{TARGET}": np.asarray(predicted, float),
-            "out_of_domain": rows["Longitude"].to_numpy() >= -119.0,
-            "domain_violations": [
-                json.dumps(["Longitude lt -119.0"] if lon >= -119.0 else [])
-                for lon in rows["Longitude"]
-            ],
+            PREDICTION: np.asarray(predicted, float),
+            "out_of_domain": east,
+            "domain_violations": [json.dumps([f"Longitude lt {_EAST}"] if e else []) for e in east],
             "latency_ms": rng.gamma(2.0, 1.5, n),
         }
     )
@@ -116,11 +83,13 @@ def log_rows(
 
 def write_log(url: str, logged: pd.DataFrame, fed: pd.DataFrame) -> None:
     """Create the log's tables at ``url`` (if missing) and append the rows."""
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    with engine.begin() as connection:
-        if len(logged):
-            connection.execute(predictions.insert(), logged.to_dict(orient="records"))
-        if len(fed):
-            connection.execute(feedback.insert(), fed.to_dict(orient="records"))
-    engine.dispose()
+    engine = create_log_engine(url)
+    try:
+        create_tables(engine)
+        with engine.begin() as connection:
+            if len(logged):
+                connection.execute(predictions.insert(), logged.to_dict(orient="records"))
+            if len(fed):
+                connection.execute(feedback.insert(), fed.to_dict(orient="records"))
+    finally:
+        engine.dispose()
