@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Build the wheels that the image installs, on a machine that reaches PyPI, for a build that
+# Download the wheels that the image installs, on a machine that reaches PyPI, for a build that
 # cannot (an air-gapped build: no network inside `docker build` / `podman build`).
 #
 #   docker/wheelhouse.sh [OUT_DIR] [EXTRA ...]     # OUT_DIR defaults to ./wheelhouse
-#   podman build --format docker --build-arg WHEELHOUSE=wheelhouse -t california-housing .
+#   podman build --format docker --build-arg WHEELHOUSE=wheelhouse [--build-arg EXTRAS=...] .
 #
-# The wheelhouse holds the project's runtime dependencies (pyproject.toml's `dependencies`, plus
-# the extras named, as docker/requirements.py prints them; never the dev extra) and the build
-# backend (setuptools), not the project itself: the image builds the project from src/, so a
-# code change touches neither the wheelhouse nor the image's cached dependency layer.
+# The wheelhouse holds exactly what uv.lock pins for the runtime (`uv export --no-dev`, plus the
+# extras named; never dev), hash-checked as PyPI publishes them, plus the uv that the build runs
+# (the version in the Dockerfile) and the build backend (setuptools) for the project's own wheel.
+# The project itself is not in it: the image builds it from src/, so a code change touches
+# neither the wheelhouse nor the image's cached dependency layer. Needs uv (pip install uv).
 # The wheels must suit the image's Python: PYTHON (default python3) must be the same minor
 # version as the image's (PYTHON_VERSION, default 3.11), on the same platform (Linux, glibc).
-# OUT_DIR must lie inside the project (the build context). An existing wheelhouse that already
-# satisfies the requirements is reused without going online.
+# OUT_DIR must lie inside the project (the build context). Wheels already there are reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-wheelhouse}
@@ -25,14 +25,26 @@ if [ "$have" != "$want" ]; then
     "set PYTHON to a Python $want interpreter (or PYTHON_VERSION to the image's)." >&2
   exit 2
 fi
+uv=${UV:-$(command -v uv || true)}
+if [ -z "$uv" ]; then
+  echo "wheelhouse: uv is not installed; pip install uv (or set UV to its path)." >&2
+  exit 2
+fi
+uv_version=$(sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
+extras=()
+for arg in "$@"; do
+  for extra in ${arg//,/ }; do extras+=(--extra "$extra"); done
+done
 mkdir -p "$out"
 requirements=$(mktemp)
 trap 'rm -f "$requirements"' EXIT
-"$python" docker/requirements.py pyproject.toml "$@" >"$requirements"
-echo "setuptools>=68" >>"$requirements"
-pip_wheel=("$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$out")
-if ! "${pip_wheel[@]}" --no-index --find-links "$out" -r "$requirements" >/dev/null 2>&1; then
-  # (grep drops the notes about this machine's pip configuration that pip prints per package)
-  "${pip_wheel[@]}" -r "$requirements" 2> >(grep -v "is neither a file nor a directory" >&2)
-fi
+"$uv" export --frozen --no-dev --no-emit-project --quiet --format requirements-txt \
+  "${extras[@]}" --output-file "$requirements"
+download=("$python" -m pip download --quiet --disable-pip-version-check --only-binary :all:
+  --dest "$out")
+# (grep drops the notes about this machine's pip configuration that pip prints per package)
+"${download[@]}" --no-deps --requirement "$requirements" \
+  2> >(grep -v "is neither a file nor a directory" >&2)
+"${download[@]}" "uv==$uv_version" "setuptools>=68" \
+  2> >(grep -v "is neither a file nor a directory" >&2)
 echo "wheelhouse: $(find "$out" -name '*.whl' | wc -l) wheels, $(du -sh "$out" | cut -f1) in $out"

@@ -251,3 +251,15 @@ def project(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("project"))
     run_project(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def project_image():
+    """The project's image, built once per session and removed at its end (tests/containers.py).
+
+    Only for tests marked ``container``.
+    """
+    from tests.containers import built_image
+
+    with built_image() as tag:
+        yield tag

@@ -100,7 +100,14 @@ def _ci_run_commands() -> list[str]:
 
 @pytest.mark.parametrize(
     "command",
-    ["ruff check .", "ruff format --check .", "pytest", "kedro viz build", "mkdocs build --strict"],
+    [
+        "uv lock --check",
+        "ruff check .",
+        "ruff format --check .",
+        "pytest",
+        "kedro viz build",
+        "mkdocs build --strict",
+    ],
 )
 def test_workflow_and_ci_run_stay_in_step(command: str) -> None:
     # A command counts when a line runs it as a whole word sequence, e.g. `... && pytest`.

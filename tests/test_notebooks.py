@@ -113,10 +113,11 @@ def test_leaderboard_report_and_champion(executed, project):
     assert winner["candidate"] in _text(executed, "leaderboard", "text/html")
     report = _text(executed, "report", "text/markdown")
     assert "# California Housing: model report" in report
-    assert f"`{winner['candidate']}` (run `{winner['run_id']}`)" in report
-    assert winner["run_id"] in report
     registry = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     champion = registry.get_model_version_by_alias("california-housing-test", "champion")
+    # the champion is chosen on the served population, the leaderboard ranks on the common
+    # holdout: the report names the registry's champion, whichever row of the leaderboard it is
+    assert f"(run `{champion.run_id}`)" in report or f"run `{champion.run_id}`" in report
     assert (
         f"champion: california-housing-test version {champion.version} (run {champion.run_id})"
         in _text(executed, "champion")

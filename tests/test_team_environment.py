@@ -62,3 +62,26 @@ def test_no_secret_is_committed_in_the_team_environment():
 def test_a_study_dataset_without_a_storage_says_how_to_give_one():
     with pytest.raises(DatasetError, match=r"give `storage`.*or `credentials`"):
         OptunaStudyDataset(study_name="s")
+
+
+def test_without_optuna_storage_only_the_study_complains(monkeypatch):
+    # the service and monitoring run in `team` without the Optuna storage's credentials
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", SERVER)
+    config = OmegaConfigLoader(str(REPO_ROOT / "conf"), env="team", **settings.CONFIG_LOADER_ARGS)
+    catalog = DataCatalog.from_config(config["catalog"], config["credentials"])
+
+    assert config["credentials"]["optuna_storage"] == {"url": None}
+    with pytest.raises(DatasetError, match="reads it from OPTUNA_STORAGE"):
+        catalog.get("v3.xgboost_tuned.study")
+
+
+def test_the_prediction_log_url_comes_from_serving_log_db_url(monkeypatch):
+    url = "postgresql+psycopg://serving@db.example.org:5432/serving"
+    monkeypatch.setenv("SERVING_LOG_DB_URL", url)
+    config = OmegaConfigLoader(str(REPO_ROOT / "conf"), env="team", **settings.CONFIG_LOADER_ARGS)
+
+    assert config["parameters"]["serving"]["log_db_url"] == url
+    # the queries are built from the log's one table definition, for PostgreSQL as for SQLite
+    assert config["catalog"]["monitoring_predictions"]["credentials"]["con"] == url
+    assert config["catalog"]["monitoring_predictions"]["type"].endswith("PredictionLogDataset")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import click
 from kedro.framework.cli.project import run
@@ -16,12 +17,35 @@ from kedro.framework.startup import ProjectMetadata
 from california_housing.traffic import monitor, traffic
 from california_housing.upkeep import archive, prune
 
-__all__ = ["cli", "run"]
+__all__ = ["cli", "run", "server_settings"]
 
 
 @click.group(name="california_housing")
 def cli() -> None:
     """California Housing project commands."""
+
+
+def server_settings(log_level: str = "info") -> dict[str, Any]:
+    """Uvicorn settings for ``kedro serve`` (besides the address).
+
+    The event loop and HTTP parser are uvicorn's ``auto`` choices: uvloop and httptools where
+    they are installed (pyproject.toml installs them wherever they publish wheels), asyncio's
+    own loop and h11 elsewhere (uvloop has no Windows build).
+
+    Args:
+        log_level: uvicorn's log level.
+
+    Returns:
+        Keyword arguments for ``uvicorn.run``.
+    """
+    return {
+        "loop": "auto",
+        "http": "auto",
+        "access_log": False,
+        "log_level": log_level,
+        "server_header": False,
+        "timeout_graceful_shutdown": None,  # SIGTERM: finish every request, then flush
+    }
 
 
 @cli.command()
@@ -59,16 +83,7 @@ def serve(  # noqa: PLR0917 (click passes options by position)
         raise click.ClickException(str(exc)) from None
     if (refusal := settings.refusal(host)) is not None:
         raise click.ClickException(refusal)
-    server_options = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,
-        "log_level": log_level,
-        "server_header": False,
-        "timeout_graceful_shutdown": None,  # SIGTERM: finish every request, then flush
-    }
+    server_options = {"host": host, "port": port, **server_settings(log_level)}
     if workers == 1:
         uvicorn.run(create_app(settings), **server_options)
         return

@@ -2,7 +2,7 @@
 
 import warnings
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kedro.utils import find_kedro_project
@@ -23,13 +23,37 @@ def project_root() -> str:
     return (find_kedro_project(cwd) or cwd).resolve().as_posix()
 
 
-def pinned(distribution: str) -> str:
+def pinned(distribution: str, marker: str = "", other_build: str = "") -> str:
     """``${pinned:scikit-learn}`` -> ``scikit-learn==<installed version>``.
 
     Logged models list their pip requirements explicitly (MLflow's inference of them
     costs seconds per model), and this keeps those pins equal to what trained them.
+    ``${pinned:xgboost,'sys_platform == "darwin"',xgboost-cpu}`` ->
+    ``xgboost==3.2.0; sys_platform == "darwin"``: a requirement that applies only where its
+    marker holds, pinned to the installed version of ``distribution`` or, where that is not
+    installed, of ``other_build`` (another build of the same package and version, as
+    ``xgboost-cpu`` is of ``xgboost``). So a model trained on any platform names, for each
+    platform, a build that installs there.
+
+    Args:
+        distribution: The distribution to require.
+        marker: An environment marker (PEP 508), empty for none.
+        other_build: A distribution whose version stands in when ``distribution`` is not
+            installed here.
+
+    Returns:
+        The requirement line.
+
+    Raises:
+        PackageNotFoundError: When neither distribution is installed.
     """
-    return f"{distribution}=={version(distribution)}"
+    try:
+        found = version(distribution)
+    except PackageNotFoundError:
+        if not other_build:
+            raise
+        found = version(other_build)
+    return f"{distribution}=={found}" + (f"; {marker}" if marker else "")
 
 
 def utc_hours_ago(hours: float | int) -> str:  # `int` too: omegaconf checks the hint

@@ -215,7 +215,8 @@ def set_heartbeat(project: TeamProject, interval: int, grace: int) -> None:
     catalog = project.root / "conf" / "team" / "catalog.yml"
     entries = yaml.safe_load(catalog.read_text())
     for entry in entries.values():
-        entry |= {"heartbeat_interval": interval, "grace_period": grace}
+        if str(entry.get("type", "")).endswith("OptunaStudyDataset"):
+            entry |= {"heartbeat_interval": interval, "grace_period": grace}
     catalog.write_text(yaml.safe_dump(entries))
 
 

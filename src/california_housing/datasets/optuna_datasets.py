@@ -64,7 +64,8 @@ class OptunaStudyDataset(LoadOnlyDataset):
         if not url:
             raise DatasetError(
                 f"OptunaStudyDataset {study_name!r} has no storage: give `storage` (an "
-                "SQLAlchemy URL) or `credentials` whose `url` is one (docs/scaling-out.md)."
+                "SQLAlchemy URL) or `credentials` whose `url` is one (the `team` environment "
+                "reads it from OPTUNA_STORAGE: docs/scaling-out.md)."
             )
         if not study_name:
             raise DatasetError("OptunaStudyDataset needs a `study_name`.")

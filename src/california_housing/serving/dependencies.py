@@ -23,9 +23,14 @@ from california_housing.serving.settings import ServingSettings
 RETRY = {"Retry-After": "5"}
 
 
-async def get_service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
     """The service the app was built with (``create_app``)."""
     return request.app.state.service
+
+
+async def get_service(request: Request) -> Service:
+    """The service, as a dependency."""
+    return service_of(request)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
