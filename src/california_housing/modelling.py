@@ -24,6 +24,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 
 from california_housing.features import FeatureEngineer, NeighbourhoodFeatures
+from california_housing.schema import TARGET_UNIT
 
 
 def build_estimator(name: str, spec: Mapping[str, Any], seed: int | None = None) -> RegressorMixin:
@@ -166,8 +167,8 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, title: str) ->
     scatter_ax.plot(actual, predicted, **points)
     scatter_ax.plot([low, high], [low, high], color="tab:red", linewidth=1, label="y = x")
     scatter_ax.set(
-        xlabel="Actual MedHouseVal ($100k)",
-        ylabel="Predicted MedHouseVal ($100k)",
+        xlabel=f"Actual MedHouseVal ({TARGET_UNIT})",
+        ylabel=f"Predicted MedHouseVal ({TARGET_UNIT})",
         title="Actual vs predicted",
     )
     scatter_ax.legend(loc="upper left")
@@ -175,7 +176,7 @@ def predictions_figure(actual: np.ndarray, predicted: np.ndarray, title: str) ->
     resid_ax.plot(predicted, residuals, **points)
     resid_ax.axhline(0.0, color="tab:red", linewidth=1)
     resid_ax.set(
-        xlabel="Predicted MedHouseVal ($100k)",
+        xlabel=f"Predicted MedHouseVal ({TARGET_UNIT})",
         ylabel="Residual (actual - predicted)",
         title="Residuals vs predicted",
     )

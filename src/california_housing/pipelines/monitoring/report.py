@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from california_housing.pipelines.monitoring.nodes import PREDICTION, Histogram
 from california_housing.reports import render
-from california_housing.schema import RAW_FEATURES
+from california_housing.schema import RAW_FEATURES, TARGET_UNIT
 
 _REF, _CUR, _BAD = "#4c72b0", "#dd8452", "#c44e52"
 
@@ -126,7 +126,7 @@ def _live_error(over_time: pd.DataFrame, live_error: Mapping[str, Any]) -> Figur
             label.set_rotation(20)
     if live_error.get("reference_rmse"):
         ax.axhline(live_error["reference_rmse"], color="gray", ls="--", label="RMSE at promotion")
-    ax.set_ylabel("100k USD")
+    ax.set_ylabel(f"error ({TARGET_UNIT})")
     ax.legend(fontsize=8)
     ax.set_title("Live error over time (current champion)")
     return fig
