@@ -340,9 +340,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], Lines]] = {
 ONE_PASS = frozenset({"population"})
 
 
-def _command(target: str, repeat: int | None = None) -> str:
+def _command(target: str, repeat: int | None = None, rows: int | None = None) -> str:
     repeat_arg = f" --repeat {repeat}" if repeat and target not in ONE_PASS else ""
-    return f"`python -m benchmarks {target}{repeat_arg} --save`"
+    rows_arg = f" --rows {rows}" if rows else ""
+    return f"`python -m benchmarks {target}{repeat_arg}{rows_arg} --save`"
 
 
 def _about(result: dict[str, Any]) -> str:
@@ -394,7 +395,9 @@ def render_target(target: str, result: dict[str, Any] | None, folder: Path | Non
             f'!!! note "No saved result"\n    `{shown}` does not exist yet: '
             f"{_command(target, 3)} measures it and writes it.\n"
         )
-    head = [f"*{_about(result)}. Produced by {_command(target, result.get('repeat'))}.*", ""]
+    rows = result.get("log", {}).get("predictions") if target == "monitoring" else None
+    command = _command(target, result.get("repeat"), rows)
+    head = [f"*{_about(result)}. Produced by {command}.*", ""]
     if "error" in result:
         failure = f'!!! failure "The saved run failed"\n    {result["error"]}'
         return "\n".join([*head, failure, ""])
