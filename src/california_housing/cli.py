@@ -14,8 +14,8 @@ import click
 from kedro.framework.cli.project import run
 from kedro.framework.startup import ProjectMetadata
 
-from california_housing.traffic import monitor, traffic
-from california_housing.upkeep import archive, prune
+from california_housing.traffic import traffic
+from california_housing.upkeep import archive, monitor, prune
 
 __all__ = ["cli", "run", "server_settings"]
 

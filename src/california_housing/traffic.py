@@ -24,8 +24,6 @@ Sampling is seeded: the same seed, rows and data give the same requests.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -315,46 +313,3 @@ def traffic(  # click passes options by name
             | summary
         )
     )
-
-
-@click.command()
-@click.option("--env", "-e", default=None, envvar="KEDRO_ENV", help="Kedro environment.")
-@click.option(
-    "--retrain/--no-retrain",
-    "retrain",
-    default=None,
-    help="Run the retrain pipeline when the decision advises it "
-    "(default: monitoring.auto_retrain).",
-)
-@click.option(
-    "--params",
-    default=None,
-    help="Passed to both runs, e.g. prediction_log_url=sqlite:////path/log.db",
-)
-def monitor(env: str | None, retrain: bool | None, params: str | None) -> None:
-    """Run the monitoring pipeline, then retraining if the decision advises it.
-
-    Two separate `kedro run`s, one after the other (a pipeline never runs another from
-    inside a node): `kedro run --pipelines monitoring`, then, when decision.json says
-    `retrain: true` and retraining is on, `kedro run --pipelines retrain`.
-    """
-    env_args = (["--env", env] if env else []) + (["--params", params] if params else [])
-    kedro = [sys.executable, "-m", "kedro", "run"]
-    if subprocess.run([*kedro, "--pipelines", "monitoring", *env_args], check=False).returncode:  # noqa: S603
-        raise click.ClickException("The monitoring run failed (see its log above).")
-    context = project_context(env)
-    decision = context.catalog.load("monitoring_decision")
-    auto = context.params["monitoring"].get("auto_retrain", False) if retrain is None else retrain
-    click.echo(f"monitoring: status={decision['status']} retrain={decision['retrain']}")
-    for reason in decision["reasons"]:
-        click.echo(f"  - {reason}")
-    if not (decision["retrain"] and auto):
-        return
-    click.echo("retraining: kedro run --pipelines retrain")
-    if subprocess.run([*kedro, "--pipelines", "retrain", *env_args], check=False).returncode:  # noqa: S603
-        raise click.ClickException("The retrain run failed (see its log above).")
-    if context.params["retention"].get("after_retrain"):
-        click.echo("pruning (retention.after_retrain): kedro prune --yes")
-        prune = [sys.executable, "-m", "kedro", "prune", "--yes", *(["--env", env] if env else [])]
-        if subprocess.run(prune, check=False).returncode:  # noqa: S603
-            raise click.ClickException("Pruning failed (see its log above).")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +15,6 @@ from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 
 #: How the score live error is compared with reads.
 _REFERENCE = {"population_rmse": "test RMSE", "holdout_rmse": "common-holdout RMSE"}
-#: Bins of the distributions figure, between the reference's 0.5 % and 99.5 % quantiles.
-FIGURE_BINS = 40
 
 
 def _champion_or_fail(champion: Mapping[str, Any]) -> None:
@@ -64,26 +61,13 @@ def select_reference(
     )
 
 
-@dataclass(frozen=True)
-class Histogram:
-    """Counts of a variable's current values between fixed edges (for the figure)."""
-
-    edges: np.ndarray
-    counts: np.ndarray
-
-
-def _edges(reference: np.ndarray) -> np.ndarray:
-    low, high = np.quantile(reference, [0.005, 0.995])
-    return np.linspace(low, high if high > low else low + 1.0, FIGURE_BINS + 1)
-
-
 def scan_window(
     window: Iterable[np.ndarray],
     reference: pd.DataFrame,
     reference_predictions: pd.DataFrame,
     champion: Mapping[str, Any],
     drift: Mapping[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Histogram]]:
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, stats.Histogram]]:
     """One pass over the window's numbers: drift of every feature and of the predictions.
 
     The window is read a chunk at a time (``PredictionLogDataset``'s ``window_values``), so
@@ -120,8 +104,7 @@ def scan_window(
     bins = int(drift.get("bins", 10))
     running = {name: stats.RunningComparison(values, bins) for name, values in references.items()}
     figures = {
-        name: Histogram(_edges(values), np.zeros(FIGURE_BINS, int))
-        for name, values in references.items()
+        name: stats.Histogram.between_quantiles(values) for name, values in references.items()
     }
     at = {
         name: columns.index(name)
@@ -133,9 +116,7 @@ def scan_window(
         for name, comparison in running.items():
             values = chunk[served, at[name]] if name == PREDICTION else chunk[:, at[name]]
             comparison.add(values)
-            edges = figures[name].edges  # evenly spaced: numpy's fast path, given as a range
-            counts = np.histogram(values, len(edges) - 1, (edges[0], edges[-1]))[0]
-            figures[name].counts[:] += counts
+            figures[name].add(values)
         latencies.append(chunk[:, at["latency_ms"]].copy())  # not a view: the chunk goes
     rows = {}
     for name, comparison in running.items():

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from california_housing.pipelines.monitoring.nodes import PREDICTION, Histogram
+from california_housing.pipelines.monitoring.stats import Histogram
 from california_housing.reports import render
-from california_housing.schema import RAW_FEATURES, TARGET_UNIT
+from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET_UNIT
 
 _REF, _CUR, _BAD = "#4c72b0", "#dd8452", "#c44e52"
 

@@ -8,6 +8,7 @@ is the symmetric Kullback-Leibler divergence of binned shares, computed with sci
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,29 @@ from scipy.stats import ks_2samp, kstwo
 
 #: Share given to an empty bin, so that the index stays finite (a common convention).
 EMPTY_BIN_SHARE = 1e-4
+#: Bins of the distributions figure, between the reference's 0.5 % and 99.5 % quantiles.
+FIGURE_BINS = 40
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a variable's current values between fixed, evenly spaced edges (a figure)."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def between_quantiles(cls, reference: np.ndarray) -> Histogram:
+        """Empty counts over FIGURE_BINS bins between the reference's 0.5 % and 99.5 % quantiles."""
+        low, high = np.quantile(reference, [0.005, 0.995])
+        edges = np.linspace(low, high if high > low else low + 1.0, FIGURE_BINS + 1)
+        return cls(edges, np.zeros(FIGURE_BINS, int))
+
+    def add(self, values: np.ndarray) -> None:
+        """Count ``values`` (outside the edges: not counted)."""
+        # evenly spaced edges, given as a range: numpy's fast path
+        bins, span = len(self.edges) - 1, (self.edges[0], self.edges[-1])
+        self.counts[:] += np.histogram(values, bins, span)[0]
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
