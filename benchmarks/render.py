@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.monitoring import PREDICTIONS
 from benchmarks.results import load_result, result_path
 
 MARKER = re.compile(r"<!--\s*benchmark:\s*([A-Za-z0-9_]+)\s*-->")
@@ -396,6 +397,7 @@ def render_target(target: str, result: dict[str, Any] | None, folder: Path | Non
             f"{_command(target, 3)} measures it and writes it.\n"
         )
     rows = result.get("log", {}).get("predictions") if target == "monitoring" else None
+    rows = None if rows == PREDICTIONS else rows  # the default needs no --rows
     command = _command(target, result.get("repeat"), rows)
     head = [f"*{_about(result)}. Produced by {command}.*", ""]
     if "error" in result:
