@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 from kedro.io import AbstractDataset
 
 from california_housing.datasets.load_only import LoadOnlyDataset
+from california_housing.schema import EXAMPLE_ROW
 
 #: Columns of a candidate-runs table besides the metrics (``metrics.<name>`` -> ``<name>``).
 RUN_COLUMNS = {
@@ -108,8 +110,8 @@ class MlflowChampionDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
                 version the alias pointed at, as an sklearn estimator).
             candidate_model: The artifact of a candidate's run that holds its fitted model
                 (a joblib file, see the catalog's ``{version}.{model}.regressor``).
-            save_args: How a promoted model is logged: ``input_example`` (one raw row),
-                ``pip_requirements``, ``skops_trusted_types`` (see :func:`log_portable_model`).
+            save_args: How a promoted model is logged: ``pip_requirements``,
+                ``skops_trusted_types``, ``input_example`` (see :func:`log_portable_model`).
             metadata: Kedro metadata; unused here.
         """
         self._name = registered_model_name
@@ -193,9 +195,9 @@ def log_portable_model(
     model: Any,
     run_id: str,
     *,
-    input_example: dict[str, float],
     pip_requirements: list[str],
     skops_trusted_types: list[str],
+    input_example: Mapping[str, float] = EXAMPLE_ROW,
     name: str = "promoted",
 ) -> Any:
     """Log ``model`` to run ``run_id`` as a full MLflow model that loads anywhere.
@@ -213,7 +215,7 @@ def log_portable_model(
     Args:
         model: The fitted model (it takes the raw columns).
         run_id: The run the model belongs to (the candidate's).
-        input_example: One raw row, column -> value.
+        input_example: One raw row, column -> value (default: the schema's example row).
         pip_requirements: Pinned requirements (``${pinned:...}`` in the catalog).
         skops_trusted_types: Types besides scikit-learn's that skops may load.
         name: The logged model's name in the run.
