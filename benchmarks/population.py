@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import KEDRO, PYTHON, log, project_copy, run_kedro
+from benchmarks.serving import served
 from california_housing.processes import free_port
 
 BATCH = 1_000
@@ -55,13 +56,13 @@ def time_population(repeat: int) -> dict[str, Any]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [str(KEDRO), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        served, flagged = [], []
+        answered, flagged = [], []
         with served(command, root, url, "/ready", "kedro-serve"):
             model = json.loads(urllib.request.urlopen(url + "/model").read())  # noqa: S310
             for start in range(0, len(rows), BATCH):
                 batch = rows.iloc[start : start + BATCH][RAW_FEATURES].to_dict(orient="records")
                 answer = _post(url + "/predict", {"rows": batch})["predictions"]
-                served += [p["predicted_MedHouseVal"] for p in answer]
+                answered += [p["predicted_MedHouseVal"] for p in answer]
                 flagged += [p["out_of_domain"] for p in answer]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -73,7 +74,7 @@ def time_population(repeat: int) -> dict[str, Any]:
         with served(command, root, url, "/ping", "mlflow-models-serve"):
             body = {"dataframe_split": rows[RAW_FEATURES].to_dict(orient="split", index=False)}
             other = np.asarray(_post(url + "/invocations", body)["predictions"], float)
-    predicted, actual = np.asarray(served, float), rows[TARGET].to_numpy()
+    predicted, actual = np.asarray(answered, float), rows[TARGET].to_numpy()
 
     def rmse(mask: np.ndarray) -> float | None:
         return (
