@@ -100,6 +100,26 @@ def compare_distributions(
     index = psi(reference, current, int(thresholds.get("bins", 10)))
     test = ks_2samp(reference, current)
     statistic, pvalue = float(test.statistic), float(test.pvalue)
+    means = (float(np.mean(reference)), float(np.mean(current)))
+    return _verdict(
+        index, statistic, pvalue, thresholds, means=means, rows=(len(reference), len(current))
+    )
+
+
+def _verdict(
+    index: float,
+    statistic: float,
+    pvalue: float,
+    thresholds: Mapping[str, float],
+    *,
+    means: tuple[float, float],
+    rows: tuple[int, int],
+) -> dict[str, Any]:
+    """One variable's comparison: its figures, the reference's and current ones, drifted or not.
+
+    Drifted: PSI at or over ``thresholds["psi"]``, or a KS test both significant
+    (``ks_pvalue``) and large (``ks_statistic``).
+    """
     drifted = index >= thresholds["psi"] or (
         pvalue < thresholds["ks_pvalue"] and statistic >= thresholds["ks_statistic"]
     )
@@ -108,10 +128,10 @@ def compare_distributions(
         "ks_statistic": round(statistic, 6),
         "ks_pvalue": pvalue,
         "drifted": bool(drifted),
-        "reference_mean": float(np.mean(reference)),
-        "current_mean": float(np.mean(current)),
-        "reference_rows": len(reference),
-        "current_rows": len(current),
+        "reference_mean": means[0],
+        "current_mean": means[1],
+        "reference_rows": rows[0],
+        "current_rows": rows[1],
     }
 
 
@@ -262,16 +282,5 @@ class RunningComparison:
         statistic = float(max(gaps.max(), np.clip(-gaps.min(), 0, 1)))
         m, n = sorted([float(n_ref), float(self.rows)], reverse=True)
         pvalue = float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
-        drifted = index >= thresholds["psi"] or (
-            pvalue < thresholds["ks_pvalue"] and statistic >= thresholds["ks_statistic"]
-        )
-        return {
-            "psi": round(index, 6),
-            "ks_statistic": round(statistic, 6),
-            "ks_pvalue": pvalue,
-            "drifted": bool(drifted),
-            "reference_mean": float(np.mean(self.given)),
-            "current_mean": self.total / self.rows,
-            "reference_rows": n_ref,
-            "current_rows": self.rows,
-        }
+        means = (float(np.mean(self.given)), self.total / self.rows)
+        return _verdict(index, statistic, pvalue, thresholds, means=means, rows=(n_ref, self.rows))
