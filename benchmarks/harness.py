@@ -59,12 +59,15 @@ def log(message: str) -> None:
 
 
 def child_env() -> dict[str, str]:
-    """Environment of every measured command: telemetry off, data cache located."""
+    """Environment of every measured command: telemetry off, data cache located, and the
+    interpreter's scripts first on PATH, as in an activated virtualenv (``mlflow models
+    serve`` starts ``uvicorn`` by name)."""
     env = dict(os.environ)
     env |= {
         "KEDRO_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": os.pathsep.join([str(PYTHON.parent), env.get("PATH", "")]),
     }
     env.setdefault(
         "SCIKIT_LEARN_DATA",
