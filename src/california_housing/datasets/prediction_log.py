@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from california_housing.datasets.load_only import LoadOnlyDataset
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 from california_housing.serving.log import window
-from california_housing.serving.log.store import LogUnavailableError
+from california_housing.serving.log.store import LogUnavailableError, unreadable
 from california_housing.serving.log.tables import as_utc, feedback, predictions
 
 _p, _f = predictions.c, feedback.c
@@ -46,17 +46,32 @@ def labelled_feedback() -> Select:
 
 @dataclass(frozen=True)
 class Query:
-    """A query a catalog entry may name: how it reads the database and the archive."""
+    """A query a catalog entry may name: how it reads the database and the archive.
+
+    Attributes:
+        database: The ``select()``, of the window's bounds when ``windowed``.
+        windowed: Whether it needs the catalog entry's ``window``.
+        archived: The archive's part, of the same bounds (``None``: the database only).
+        combine: How the two add up (rows, or per-version volumes).
+        streamed: Loaded as chunks of numbers (``window.ValueChunks``), not a frame.
+    """
 
     database: Callable[..., Select]
     windowed: bool
-    archived: Callable[..., Callable[[str], Any]] | None = None
+    archived: Callable[..., window.Archived] | None = None
+    combine: Callable[[pd.DataFrame, list[pd.DataFrame]], pd.DataFrame] = window.add_rows
+    streamed: bool = False
 
 
 #: The queries a catalog entry may name.
 QUERIES: dict[str, Query] = {
-    "window_values": Query(window.values, windowed=True),  # streamed: ValueChunks
-    "window_traffic": Query(window.traffic, windowed=True, archived=window.archived_traffic),
+    "window_values": Query(window.values, windowed=True, streamed=True),
+    "window_traffic": Query(
+        window.traffic,
+        windowed=True,
+        archived=window.archived_traffic,
+        combine=window.add_volumes,
+    ),
     "window_labelled": Query(
         window.labelled,
         windowed=True,
@@ -137,7 +152,7 @@ class PredictionLogDataset(LoadOnlyDataset):
         self._statement = spec.database(*bounds)
         self._archived = spec.archived(*bounds) if spec.archived and archive else None
         self._bounds, self._archive, self._chunk_rows = bounds, archive, chunk_rows
-        self._query = query
+        self._query, self._spec = query, spec
         self._url = credentials["con"]
         self.metadata = metadata
 
@@ -150,18 +165,14 @@ class PredictionLogDataset(LoadOnlyDataset):
         Raises:
             DatasetError: When the log cannot be opened or lacks the service's tables.
         """
-        if self._query == "window_values":
+        if self._spec.streamed:
             return window.ValueChunks(self._url, *self._bounds, self._archive, self._chunk_rows)
         try:
-            if self._query == "window_traffic":
-                volumes = window.read(self._url, self._statement, None)
-                archived = (
-                    self._archived(self._archive, self._url) if self._archived else pd.DataFrame()
-                )
-                return window.add_volumes(volumes, archived)
-            return window.read(self._url, self._statement, self._archive, self._archived)
+            return window.read(
+                self._url, self._statement, self._archive, self._archived, self._spec.combine
+            )
         except DBAPIError as exc:
-            raise DatasetError(window.unreadable(self._url, exc.orig)) from None
+            raise DatasetError(unreadable(self._url, exc.orig)) from None
         except LogUnavailableError as exc:
             raise DatasetError(str(exc)) from None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, create_engine, event, false, func, inspect, select
+from sqlalchemy import Engine, Select, Table, create_engine, event, false, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -36,6 +36,29 @@ _COLUMNS = {"predictions": PREDICTION_COLUMNS, "feedback": FEEDBACK_COLUMNS}
 
 class LogUnavailableError(RuntimeError):
     """The log database cannot be read right now."""
+
+
+def driver_statement(engine: Engine, statement: Select) -> tuple[str, Any]:
+    """``statement`` as the driver takes it: its SQL and its parameters, timestamps as stored."""
+    compiled = statement.compile(dialect=engine.dialect)
+    stamp = stored_timestamp(engine.dialect)
+    params = {
+        name: stamp(value) if isinstance(value, datetime) else value
+        for name, value in compiled.params.items()
+    }
+    if compiled.positional:
+        return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+    return str(compiled), params
+
+
+def unreadable(url: str, error: BaseException) -> str:
+    """What to do about a log that cannot be read: the message of every reader."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    return (
+        f"Cannot read the prediction log {shown} ({error}). Start `kedro serve` once (it "
+        "creates the log's tables), or point `prediction_log_url` (globals.yml, or --params "
+        "prediction_log_url=...) at the service's log."
+    )
 
 
 class LogSchemaError(RuntimeError):

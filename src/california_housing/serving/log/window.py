@@ -18,16 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, Engine, Integer, Select, cast, create_engine, distinct, func, select
-from sqlalchemy.engine import make_url
 
 from california_housing.schema import PREDICTION, RAW_FEATURES, TARGET
 from california_housing.serving.log import archive
-from california_housing.serving.log.store import LogUnavailableError
+from california_housing.serving.log.store import LogUnavailableError, driver_statement, unreadable
 from california_housing.serving.log.tables import (
     UtcTimestamp,
     feedback,
     predictions,
-    stored_timestamp,
 )
 
 _p, _f = predictions.c, feedback.c
@@ -94,24 +92,26 @@ _VOLUME = {
 }
 
 
-def archived_traffic(since: datetime, until: datetime) -> Callable[[str, str], pd.DataFrame]:
-    """The columns of :func:`traffic` for the window's archived days.
+#: How the archived rows of a query are read: a function of the archive's location and of
+#: the database (for the rows a crashed archive run left in both), a frame per day.
+Archived = Callable[[str, Engine], Iterator[pd.DataFrame]]
 
-    Returns a function of the archive's location and of the database's URL: a row the
-    database holds too (a crashed archive run's) counts once, as the database's.
+
+def archived_traffic(since: datetime, until: datetime) -> Archived:
+    """The columns of :func:`traffic` for each of the window's archived days.
+
+    A row the database holds too (a crashed archive run's) counts once, as the database's.
     """
 
-    def volume(location: str, url: str) -> pd.DataFrame:
+    def volumes(location: str, engine: Engine) -> Iterator[pd.DataFrame]:
         wanted = ["prediction_id", "model_version", "out_of_domain", "request_id", "created_at"]
-        parts = []
-        engine = create_engine(url)
         for day in archive.days_in(location, since, until):
             rows = archive.in_window(
                 archive.read_day(location, "predictions", day, wanted), since, until
             )
-            rows = _without_leftovers(engine, rows)
-            parts.append(
-                rows.groupby("model_version")
+            yield (
+                _without_leftovers(engine, rows)
+                .groupby("model_version")
                 .agg(
                     rows=("request_id", "size"),
                     out_of_domain_rows=("out_of_domain", "sum"),
@@ -121,34 +121,19 @@ def archived_traffic(since: datetime, until: datetime) -> Callable[[str, str], p
                 )
                 .reset_index()
             )
-        engine.dispose()
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    return volume
+    return volumes
 
 
-def add_volumes(*parts: pd.DataFrame) -> pd.DataFrame:
-    """Per-version volumes of several sources (the database, the archive), added up."""
-    frames = [part for part in parts if len(part)]
+def add_volumes(database: pd.DataFrame, archived: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-version volumes of the database and of the archive's days, added up."""
+    frames = [part for part in [database, *archived] if len(part)]
     if not frames:
         return pd.DataFrame(columns=["model_version", *_VOLUME])
     merged = pd.concat(frames, ignore_index=True)
     for column in ("first_prediction_at", "last_prediction_at"):
         merged[column] = pd.to_datetime(merged[column], utc=True)
     return merged.groupby("model_version").agg(_VOLUME).reset_index()
-
-
-def driver_statement(engine: Engine, statement: Select) -> tuple[str, Any]:
-    """``statement`` as the driver takes it: its SQL and its parameters, timestamps as stored."""
-    compiled = statement.compile(dialect=engine.dialect)
-    stamp = stored_timestamp(engine.dialect)
-    params = {
-        name: stamp(value) if isinstance(value, datetime) else value
-        for name, value in compiled.params.items()
-    }
-    if compiled.positional:
-        return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
-    return str(compiled), params
 
 
 @dataclass(frozen=True)
@@ -268,16 +253,6 @@ def _batches(cursor: Any, rows: int = 100_000) -> Iterator[list[Any]]:
         yield batch
 
 
-def unreadable(url: str, error: BaseException) -> str:
-    """What to do about a log that cannot be read: the message of every reader."""
-    shown = make_url(url).render_as_string(hide_password=True)
-    return (
-        f"Cannot read the prediction log {shown} ({error}). Start `kedro serve` once (it "
-        "creates the log's tables), or point `prediction_log_url` (globals.yml, or --params "
-        "prediction_log_url=...) at the service's log."
-    )
-
-
 def _without_leftovers(engine: Engine, rows: pd.DataFrame) -> pd.DataFrame:
     """Archived rows that the database does not hold as well (a crashed archive run's)."""
     if rows.empty:
@@ -292,38 +267,47 @@ def _without_leftovers(engine: Engine, rows: pd.DataFrame) -> pd.DataFrame:
     return rows[~rows["prediction_id"].isin(held)] if held else rows
 
 
+def add_rows(database: pd.DataFrame, archived: list[pd.DataFrame]) -> pd.DataFrame:
+    """The database's rows and the archive's days; a prediction in both keeps the database's."""
+    parts = [part for part in archived if len(part)]
+    if not parts:
+        return database
+    merged = pd.concat([database, *parts], ignore_index=True)
+    return merged.drop_duplicates("prediction_id", keep="first").reset_index(drop=True)
+
+
 def read(
     url: str,
     statement: Select,
     location: str | None,
-    archived: Callable[[str], Iterator[pd.DataFrame]] | None = None,
+    archived: Archived | None = None,
+    combine: Callable[[pd.DataFrame, list[pd.DataFrame]], pd.DataFrame] = add_rows,
 ) -> pd.DataFrame:
-    """Run ``statement`` on the log database and add the rows ``archived`` finds.
+    """Run ``statement`` on the log database and combine its rows with the archive's.
 
     Args:
         url: The log database's SQLAlchemy URL.
         statement: The query.
         location: The archive's folder or fsspec URL (``None``: the database only).
-        archived: The same rows from the archive (a function of its location).
+        archived: The same query's rows from the archive, a frame per day.
+        combine: How the database's frame and the archive's add up (:func:`add_rows`,
+            :func:`add_volumes`).
 
     Returns:
-        The rows; a prediction in both keeps the database's copy.
+        The window's rows (or figures) from both.
     """
     engine = create_engine(url)
     try:
         frame = fetch_frame(engine, statement)
+        days = list(archived(location, engine)) if location and archived else []
     finally:
         engine.dispose()
-    if location is None or archived is None:
-        return frame
-    parts = [frame, *archived(location)]
-    merged = pd.concat([p for p in parts if len(p)] or [frame], ignore_index=True)
-    return merged.drop_duplicates("prediction_id", keep="first").reset_index(drop=True)
+    return combine(frame, days)
 
 
 def archived_labelled(
     columns: list[str], since: datetime | None = None, until: datetime | None = None
-) -> Callable[[str], Iterator[pd.DataFrame]]:
+) -> Archived:
     """The archived predictions of a window that got feedback, joined to it day by day.
 
     Feedback is filed under its prediction's day, so each day joins on its own.
@@ -334,10 +318,11 @@ def archived_labelled(
         until: End of the window, or ``None``.
 
     Returns:
-        A function of the archive's location that yields a frame per day.
+        A function of the archive's location (and of the database, unused: :func:`add_rows`
+        keeps the database's copy) that yields a frame per day.
     """
 
-    def rows(location: str) -> Iterator[pd.DataFrame]:
+    def rows(location: str, engine: Engine) -> Iterator[pd.DataFrame]:
         for day in archive.days_in(location, since, until):
             fed = archive.read_day(location, "feedback", day)
             if fed.empty:
