@@ -91,9 +91,8 @@ def scan_window(
         latency quantiles (ms), and per variable a histogram of its current values.
     """
     columns = list(getattr(window, "columns", []))
-    missing = [
-        c for c in ["model_version", *RAW_FEATURES, PREDICTION, "latency_ms"] if c not in columns
-    ]
+    needed = [*RAW_FEATURES, PREDICTION, "model_version", "latency_ms"]
+    missing = [c for c in needed if c not in columns]
     if missing:
         raise ValueError(
             f"The window lacks columns {missing}; is `monitoring_predictions` the "
@@ -106,10 +105,7 @@ def scan_window(
     figures = {
         name: stats.Histogram.between_quantiles(values) for name, values in references.items()
     }
-    at = {
-        name: columns.index(name)
-        for name in [*RAW_FEATURES, PREDICTION, "model_version", "latency_ms"]
-    }
+    at = {name: columns.index(name) for name in needed}
     version, latencies = int(champion["version"]), []
     for chunk in window:
         served = chunk[:, at["model_version"]] == version

@@ -2,10 +2,10 @@
 
 A service answering 10 requests a second logs ~300 million rows a year: the database keeps
 the recent ones, and ``kedro archive`` moves every whole UTC day older than
-``archive.after_days`` to ``<location>/predictions/day=YYYY-MM-DD/rows.parquet`` and its
+``serving.log_archive_after_days`` to ``<location>/predictions/day=YYYY-MM-DD/rows.parquet`` and its
 feedback to ``<location>/feedback/day=YYYY-MM-DD/rows.parquet`` (``location``: a folder or any
 fsspec URL). Monitoring and retraining read a window across the database and the archive
-(:func:`read_archive`); ``GET /predictions`` says where the older rows are.
+(``serving/log/window.py``); ``GET /predictions`` says where the older rows are.
 
 One transaction per day: the day's rows are deleted from the database (``DELETE ...
 RETURNING``, so exactly the rows removed are written), written to the archive (each file
@@ -26,8 +26,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from california_housing.serving.log.tables import as_utc, feedback, predictions
 
-#: The archive's tables: name -> (table, its partition folder).
-TABLES = {"predictions": predictions, "feedback": feedback}
+#: The file of one day of a table: ``<location>/<table>/day=YYYY-MM-DD/rows.parquet``.
 FILE = "rows.parquet"
 
 
